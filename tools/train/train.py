@@ -1,0 +1,174 @@
+"""Train the embedded tiny models (repo-tiny, rope-tiny) from scratch on the synthetic mixture.
+
+Seeded and deterministic for a given --threads; a curriculum doubles the context (128 -> ... -> --max-len)
+once exact-match accuracy at the current length passes 80%, then keeps sampling a spread of lengths.
+Checkpoints are written in the official RePo-OLMo2 layout every --save-every steps, so the run can be
+stopped at any time and the last checkpoint used.
+
+    python tools/train/train.py --kind repo --out models/repo-tiny --steps 3000
+    python tools/train/train.py --kind rope --out models/rope-tiny --steps 3000
+"""
+from __future__ import annotations
+
+import argparse, json, math, os, random, sys, time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.dirname(__file__))
+from repo_olmo2 import RePoConfig, RePoOlmo2, save_checkpoint  # noqa: E402
+from tasks import TASKS  # noqa: E402
+
+VOCAB = 260  # bytes 0..255, 256 <|endoftext|>, 257 <|pad|>, 258..259 reserved
+PAD = 257
+
+
+def tiny_config(kind: str) -> dict:
+    cfg = {
+        "architectures": ["Olmo2ForCausalLM"],
+        "model_type": "olmo2",
+        "vocab_size": VOCAB,
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "head_dim": 32,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 4096,
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "eos_token_id": 256,
+        "pad_token_id": PAD,
+        "torch_dtype": "float32",
+        "repo_lens": {"tokenizer": "bytes", "special_tokens": {"<|endoftext|>": 256, "<|pad|>": 257}},
+    }
+    if kind == "repo":
+        cfg["pe_config"] = {"dynamic_pe_mode": "swigluex_multihead", "dynamic_pe_start_layer": 1,
+                            "dynamic_pe_layer_ids": "", "dynmaic_pe_start_layer": 1, "dynmaic_pe_layer_ids": ""}
+    return cfg
+
+
+def encode(s: str) -> list[int]:
+    return list(s.encode("utf-8"))
+
+
+def make_batch(rng: random.Random, tasks: list[str], n: int, length: int):
+    seqs, spans = [], []
+    for _ in range(n):
+        t = rng.choice(tasks)
+        p, a = TASKS[t](rng, length)
+        ids = encode(p) + encode(a)
+        seqs.append(ids)
+        spans.append((len(ids) - len(encode(a)), len(ids), t))
+    T = max(len(s) for s in seqs)
+    x = torch.full((n, T), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        x[i, :len(s)] = torch.tensor(s)
+    return x, spans
+
+
+def answer_loss_and_acc(model, x, spans):
+    """Mean cross-entropy over answer tokens only, and per-sample exact match (all answer tokens argmax)."""
+    n, T = x.shape
+    mask = torch.zeros(n, T - 1, dtype=torch.bool)
+    for i, (a, b, _) in enumerate(spans):
+        mask[i, a - 1:b - 1] = True
+    out = model(x[:, :-1])
+    logits = out["logits"]
+    tgt = x[:, 1:]
+    loss = F.cross_entropy(logits[mask].float(), tgt[mask])
+    with torch.no_grad():
+        wrong = (logits.argmax(-1) != tgt) & mask
+        correct = (~wrong.any(-1)).tolist()
+    return loss, correct
+
+
+@torch.no_grad()
+def evaluate(model, seed: int, length: int, n: int, tasks=None):
+    """Exact match per task on held-out samples (a seed range never used in training)."""
+    model.eval()
+    rng = random.Random(10_000_000 + seed * 7919 + length)
+    res = {}
+    for t in (tasks or list(TASKS)):
+        ok = 0
+        for i in range(n):
+            x, spans = make_batch(rng, [t], 1, length)
+            _, c = answer_loss_and_acc(model, x, spans)
+            ok += c[0]
+        res[t] = ok / n
+    model.train()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kind", choices=["repo", "rope"], required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--start-len", type=int, default=128)
+    ap.add_argument("--max-len", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--save-every", type=int, default=100)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    cfg_raw = tiny_config(args.kind)
+    model = RePoOlmo2(RePoConfig.from_dict(cfg_raw))
+    with torch.no_grad():  # OLMo-style small init; RePo maps as in the paper (truncated normal, std 0.02)
+        for n, p in model.named_parameters():
+            if p.dim() == 2:
+                torch.nn.init.trunc_normal_(p, std=0.02, a=-0.04, b=0.04)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    os.makedirs(args.out, exist_ok=True)
+    log = open(os.path.join(args.out, "train_log.jsonl"), "a")
+    cur = args.start_len
+    ema = 0.0
+    t0 = time.time()
+    tasks = list(TASKS)
+    for step in range(1, args.steps + 1):
+        lr = args.lr * min(1.0, step / 200)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if cur >= args.max_len and rng.random() < 0.3:
+            length = rng.randint(args.start_len, args.max_len)  # keep shorter lengths in the mix
+        else:
+            length = rng.randint(max(args.start_len, cur // 2), cur)
+        bs = max(2, args.batch_tokens // length)
+        x, spans = make_batch(rng, tasks, bs, length)
+        loss, correct = answer_loss_and_acc(model, x, spans)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        acc = sum(correct) / len(correct)
+        ema = 0.95 * ema + 0.05 * acc
+        rec = {"step": step, "len": length, "stage": cur, "loss": round(loss.item(), 4), "acc": round(acc, 3),
+               "ema": round(ema, 3), "elapsed_s": round(time.time() - t0, 1)}
+        if ema > 0.8 and cur < args.max_len:
+            cur *= 2
+            ema = 0.0
+            rec["advance_to"] = cur
+        log.write(json.dumps(rec) + "\n")
+        if step % 20 == 0:
+            log.flush()
+            print(json.dumps(rec), flush=True)
+        if step % args.save_every == 0 or step == args.steps:
+            cfg_raw["repo_lens_training"] = {"steps": step, "seed": args.seed, "stage_len": cur,
+                                             "threads": args.threads, "wall_s": round(time.time() - t0),
+                                             "batch_tokens": args.batch_tokens, "lr": args.lr}
+            model.cfg.raw = cfg_raw
+            save_checkpoint(model, args.out)
+    log.close()
+
+
+if __name__ == "__main__":
+    main()
