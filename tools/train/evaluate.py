@@ -32,7 +32,7 @@ def exact_match(model, length, n, seed=0):
         rng = random.Random(10_000_000 + seed * 7919 + length * 31 + sum(map(ord, t)))
         ok = 0
         for _ in range(n):
-            x, spans = make_batch(rng, [t], 1, length)
+            x, spans, _ = make_batch(rng, [t], 1, length)
             _, c = answer_loss_and_acc(model, x, spans)
             ok += c[0]
         res[t] = ok / n

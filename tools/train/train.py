@@ -57,30 +57,44 @@ def encode(s: str) -> list[int]:
 
 
 def make_batch(rng: random.Random, tasks: list[str], n: int, length: int):
-    seqs, spans = [], []
+    seqs, spans, q_starts = [], [], []
     for _ in range(n):
         t = rng.choice(tasks)
         p, a = TASKS[t](rng, length)
         ids = encode(p) + encode(a)
         seqs.append(ids)
         spans.append((len(ids) - len(encode(a)), len(ids), t))
+        q_starts.append(len(encode(p[:p.rstrip("\n").rindex("\n", 0, len(p) - len("\nAnswer:")) + 1])) if "\n" in p[:-9] else 0)
     T = max(len(s) for s in seqs)
     x = torch.full((n, T), PAD, dtype=torch.long)
     for i, s in enumerate(seqs):
         x[i, :len(s)] = torch.tensor(s)
-    return x, spans
+    return x, spans, q_starts
 
 
-def answer_loss_and_acc(model, x, spans):
-    """Mean cross-entropy over answer tokens only, and per-sample exact match (all answer tokens argmax)."""
+QUESTION_WEIGHT = 0.5  # the final question line: its key is copied from the context (teaches induction early)
+CONTEXT_WEIGHT = 0.05  # everything before it: byte statistics and the shape of the records
+
+
+def answer_loss_and_acc(model, x, spans, q_starts=None):
+    """Loss: cross-entropy on the answer tokens, plus small weights on the question line and the rest
+    of the text (both are far denser signals than one answer per sample, and the question's key can
+    only be predicted by copying it from the context). Accuracy: per-sample exact match of the
+    answer (every answer token is the argmax, i.e. greedy decoding reproduces it)."""
     n, T = x.shape
+    w = torch.zeros(n, T - 1)
     mask = torch.zeros(n, T - 1, dtype=torch.bool)
     for i, (a, b, _) in enumerate(spans):
         mask[i, a - 1:b - 1] = True
+        w[i, :a - 1] = CONTEXT_WEIGHT
+        if q_starts is not None:
+            w[i, q_starts[i] - 1:a - 1] = QUESTION_WEIGHT
+        w[i, a - 1:b - 1] = 1.0
     out = model(x[:, :-1])
     logits = out["logits"]
     tgt = x[:, 1:]
-    loss = F.cross_entropy(logits[mask].float(), tgt[mask])
+    ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none").view(n, T - 1)
+    loss = (ce * w).sum() / mask.sum()
     with torch.no_grad():
         wrong = (logits.argmax(-1) != tgt) & mask
         correct = (~wrong.any(-1)).tolist()
@@ -96,7 +110,7 @@ def evaluate(model, seed: int, length: int, n: int, tasks=None):
     for t in (tasks or list(TASKS)):
         ok = 0
         for i in range(n):
-            x, spans = make_batch(rng, [t], 1, length)
+            x, spans, _ = make_batch(rng, [t], 1, length)
             _, c = answer_loss_and_acc(model, x, spans)
             ok += c[0]
         res[t] = ok / n
@@ -143,13 +157,14 @@ def main():
         else:
             length = rng.randint(max(args.start_len, cur // 2), cur)
         bs = max(2, args.batch_tokens // length)
-        x, spans = make_batch(rng, tasks, bs, length)
-        loss, correct = answer_loss_and_acc(model, x, spans)
+        x, spans, q_starts = make_batch(rng, tasks, bs, length)
+        loss, correct = answer_loss_and_acc(model, x, spans, q_starts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        acc = sum(correct) / len(correct)
+        retrieval = [c for c, (_, _, t) in zip(correct, spans) if t != "reach"]
+        acc = sum(retrieval) / max(1, len(retrieval))
         ema = 0.95 * ema + 0.05 * acc
         rec = {"step": step, "len": length, "stage": cur, "loss": round(loss.item(), 4), "acc": round(acc, 3),
                "ema": round(ema, 3), "elapsed_s": round(time.time() - t0, 1)}

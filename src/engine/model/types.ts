@@ -22,6 +22,12 @@ export interface ModelInfo {
   storage: 'fp32' | 'fp16';
   /** Version of the converter that wrote the file; a different version re-converts. */
   converterVersion: string;
+  /** Rotary details (informational): 'default' or 'yarn', theta, and the cos/sin factor. */
+  ropeType?: 'default' | 'yarn';
+  ropeTheta?: number;
+  attentionFactor?: number;
+  /** How the graph computes the main causal attention (see src/engine/onnx/repo-olmo2.ts). */
+  attentionImpl?: string;
 }
 
 /** One forward pass request. */

@@ -1,0 +1,3 @@
+export * from './ranges';
+export * from './attention';
+export * from './analysis';

@@ -1,0 +1,114 @@
+/**
+ * Checkpoint folder (official RePo-OLMo2 layout) → model.onnx (+ model.onnx.data for big models).
+ *
+ * Streams: weights are read, converted and written one chunk at a time, so peak memory stays at a
+ * few MB whatever the model size. The file appears atomically: everything is written under a
+ * temporary name in outDir and renamed into place at the end.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { openCheckpoint, WeightSpec } from '../checkpoint';
+import { DataType, StreamedTensor } from '../onnx/builder';
+import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, DEFAULT_CHUNK } from '../onnx/repo-olmo2';
+import { writeModel } from '../onnx/writer';
+import { ModelInfo } from './types';
+
+/** Bumped whenever the graph or the stored info changes; models.ts re-converts on mismatch. */
+export const CONVERTER_VERSION = '1';
+/** Metadata key holding the ModelInfo JSON. */
+export const METADATA_KEY = 'repo_lens';
+export const ONNX_FILE = 'model.onnx';
+export const DATA_FILE = 'model.onnx.data';
+/** Above this many weight bytes, weights go to external data (protobuf files are limited to 2 GiB). */
+export const EXTERNAL_DATA_THRESHOLD = 1.5e9;
+
+export interface ConvertOptions {
+  storage?: 'fp32' | 'fp16';
+  name?: string;
+  onProgress?: (message: string, fraction: number) => void;
+  /** Force (true) or forbid (false) external data; default: by size. */
+  externalData?: boolean;
+  /** Main-attention implementation (for benchmarks and checks; the default is linear in T). */
+  attention?: AttentionImpl;
+  chunk?: number;
+}
+
+export async function convertCheckpoint(
+  checkpointDir: string,
+  outDir: string,
+  opts: ConvertOptions = {},
+): Promise<{ onnxPath: string; info: ModelInfo }> {
+  const storage = opts.storage ?? 'fp32';
+  const progress = opts.onProgress ?? (() => undefined);
+  progress('reading checkpoint', 0);
+  const ckpt = await openCheckpoint(checkpointDir);
+  const { arch } = ckpt;
+  const attention = opts.attention ?? DEFAULT_ATTENTION;
+  const info: ModelInfo = {
+    name: opts.name ?? path.basename(path.resolve(checkpointDir)),
+    numLayers: arch.numLayers,
+    numHeads: arch.numHeads,
+    headDim: arch.headDim,
+    hiddenSize: arch.hiddenSize,
+    vocabSize: arch.vocabSize,
+    repoLayers: arch.repoLayers,
+    peMode: arch.peMode,
+    maxPositions: arch.maxPositions,
+    storage,
+    converterVersion: CONVERTER_VERSION,
+    ropeType: arch.rope.type,
+    ropeTheta: arch.ropeTheta,
+    attentionFactor: arch.rope.attentionFactor,
+    attentionImpl: attention === 'chunked' ? `chunked:${opts.chunk ?? DEFAULT_CHUNK}` : attention,
+  };
+
+  const weightFor = (spec: WeightSpec, as: 'f32' | 'f16'): StreamedTensor => {
+    const numel = spec.shape.reduce((a, b) => a * b, 1);
+    return {
+      name: spec.source,
+      dims: spec.shape,
+      dataType: as === 'f16' ? DataType.FLOAT16 : DataType.FLOAT,
+      byteLength: numel * (as === 'f16' ? 2 : 4),
+      chunks: () => ckpt.weights.convertedChunks(spec.source, as),
+    };
+  };
+  const built = buildRePoOlmo2Graph(arch, ckpt.specs, weightFor, { storage, attention, chunk: opts.chunk });
+  const model: onnx.IModelProto = {
+    irVersion: built.irVersion,
+    opsetImport: built.opsetImport,
+    producerName: 'repo-lens',
+    producerVersion: CONVERTER_VERSION,
+    metadataProps: [{ key: METADATA_KEY, value: JSON.stringify(info) }],
+    graph: built.graph,
+  };
+  const total = built.streamed.reduce((a, t) => a + t.byteLength, 0);
+  const external = opts.externalData ?? total > EXTERNAL_DATA_THRESHOLD;
+
+  await fs.promises.mkdir(outDir, { recursive: true });
+  const onnxPath = path.join(outDir, ONNX_FILE);
+  const dataPath = path.join(outDir, DATA_FILE);
+  const tag = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const tmpOnnx = path.join(outDir, `.${ONNX_FILE}.${tag}.tmp`);
+  const tmpData = path.join(outDir, `.${DATA_FILE}.${tag}.tmp`);
+  try {
+    await writeModel({
+      onnxPath: tmpOnnx,
+      model,
+      streamed: built.streamed,
+      external: external ? { dataPath: tmpData, location: DATA_FILE } : null,
+      onTensor: (name, done) => progress(`converted ${name}`, total ? done / total : 1),
+    });
+    if (external) await fs.promises.rename(tmpData, dataPath);
+    await fs.promises.rename(tmpOnnx, onnxPath);
+    // An inline model never reads a data file; drop one left by an earlier external conversion.
+    if (!external) await fs.promises.rm(dataPath, { force: true });
+  } catch (e) {
+    await fs.promises.rm(tmpOnnx, { force: true });
+    await fs.promises.rm(tmpData, { force: true });
+    throw e;
+  }
+  progress('done', 1);
+  return { onnxPath, info };
+}

@@ -1,0 +1,155 @@
+/**
+ * A converted model loaded in onnxruntime-node: validates requests, runs one forward pass, returns
+ * typed arrays (see RunResult in types.ts).
+ */
+import * as ort from 'onnxruntime-node';
+import { readOnnxMetadata } from '../onnx/writer';
+import { GRAPH_IO, ModelInfo, RunRequest, RunResult } from './types';
+import { METADATA_KEY } from './convert';
+
+export interface SessionOpenOptions {
+  /** 'auto' tries CUDA and falls back to CPU (recording why); 'cuda' fails if CUDA cannot load. */
+  executionProvider?: 'auto' | 'cpu' | 'cuda';
+  /** Intra-op threads (default: ORT's choice, one per core). */
+  threads?: number;
+}
+
+export class RePoSession {
+  /** Runs are serialised: one session, one forward pass at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly info: ModelInfo,
+    readonly executionProvider: 'cpu' | 'cuda',
+    readonly providerNote: string,
+  ) {}
+
+  static async open(onnxPath: string, opts: SessionOpenOptions = {}): Promise<RePoSession> {
+    const info = await readInfo(onnxPath);
+    // ORT's process-wide logger would print the (expected) CUDA load failure of 'auto' to stderr;
+    // failures reach the caller as exceptions and providerNote instead. Read once, at first session.
+    ort.env.logLevel = 'fatal';
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3, // errors only: ORT's optimiser notes are not for users
+      interOpNumThreads: 1,
+      ...(opts.threads && opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
+    };
+    const want = opts.executionProvider ?? 'auto';
+    if (want === 'cpu') {
+      const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
+      return new RePoSession(s, info, 'cpu', 'CPU execution provider (requested)');
+    }
+    // ORT does not fall back by itself: a session asking for CUDA fails outright when the CUDA
+    // provider library, CUDA 12 or cuDNN 9 is missing.
+    try {
+      const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cuda'] });
+      return new RePoSession(s, info, 'cuda', want === 'cuda' ? 'CUDA execution provider (requested)' : 'CUDA execution provider (found)');
+    } catch (e) {
+      const why = firstLine(e);
+      if (want === 'cuda') throw new Error(`CUDA execution provider could not be loaded: ${why}`);
+      const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
+      return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${why})`);
+    }
+  }
+
+  run(req: RunRequest): Promise<RunResult> {
+    const next = this.queue.then(() => this.runNow(req));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(req: RunRequest): Promise<RunResult> {
+    if (this.disposed) throw new Error('RePoSession: run() after dispose()');
+    const { ids, queryRows } = validateRequest(req, this.info.vocabSize);
+    const T = ids.length;
+    const Q = queryRows.length;
+    const feeds: Record<string, ort.Tensor> = {
+      [GRAPH_IO.inputIds]: new ort.Tensor('int64', ids, [1, T]),
+      [GRAPH_IO.queryRows]: new ort.Tensor('int64', queryRows, [Q]),
+      [GRAPH_IO.integerPositions]: new ort.Tensor('bool', Uint8Array.of(req.integerPositions ? 1 : 0), [1]),
+    };
+    const out = await this.session.run(feeds);
+    const f32 = (name: string) => {
+      const t = out[name];
+      if (!t || t.type !== 'float32') throw new Error(`model output ${name} missing or not float32`);
+      return t.data as Float32Array;
+    };
+    const { numLayers: L, numHeads: H, vocabSize: V, repoLayers } = this.info;
+    const result: RunResult = {
+      positions: f32(GRAPH_IO.positions),
+      attention: f32(GRAPH_IO.attention),
+      lastLogits: f32(GRAPH_IO.lastLogits),
+      T,
+      Q,
+    };
+    // A model file that disagrees with its own metadata would be misread silently further up.
+    const expect = (what: string, got: number, want: number) => {
+      if (got !== want) throw new Error(`model output ${what} has ${got} values, expected ${want}`);
+    };
+    expect(GRAPH_IO.positions, result.positions.length, repoLayers.length * H * T);
+    expect(GRAPH_IO.attention, result.attention.length, L * H * Q * T);
+    expect(GRAPH_IO.lastLogits, result.lastLogits.length, V);
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue;
+    await this.session.release();
+  }
+}
+
+/** Checks a request and converts it to the graph's int64 inputs. Exported for tests. */
+export function validateRequest(req: RunRequest, vocabSize: number): { ids: BigInt64Array; queryRows: BigInt64Array } {
+  const T = req.ids.length;
+  if (!(T >= 1)) throw new RangeError('ids must hold at least one token');
+  const ids = new BigInt64Array(T);
+  for (let i = 0; i < T; i++) {
+    const v = req.ids[i];
+    if (!Number.isInteger(v) || v < 0 || v >= vocabSize) {
+      throw new RangeError(`token id ${v} at index ${i} is outside the vocabulary 0..${vocabSize - 1}`);
+    }
+    ids[i] = BigInt(v);
+  }
+  const Q = req.queryRows.length;
+  const rows = new BigInt64Array(Q);
+  for (let i = 0; i < Q; i++) {
+    const r = req.queryRows[i];
+    if (!Number.isInteger(r) || r < 0 || r >= T) {
+      throw new RangeError(`query row ${r} is outside 0..${T - 1} (the prompt has ${T} tokens)`);
+    }
+    rows[i] = BigInt(r);
+  }
+  if (typeof req.integerPositions !== 'boolean') throw new TypeError('integerPositions must be a boolean');
+  return { ids, queryRows: rows };
+}
+
+async function readInfo(onnxPath: string): Promise<ModelInfo> {
+  const meta = await readOnnxMetadata(onnxPath);
+  const raw = meta[METADATA_KEY];
+  if (raw === undefined) {
+    throw new Error(`${onnxPath}: not a RePo Lens model (no "${METADATA_KEY}" metadata); convert the checkpoint first`);
+  }
+  let info: ModelInfo;
+  try {
+    info = JSON.parse(raw);
+  } catch {
+    throw new Error(`${onnxPath}: "${METADATA_KEY}" metadata is not valid JSON`);
+  }
+  for (const k of ['numLayers', 'numHeads', 'headDim', 'hiddenSize', 'vocabSize'] as const) {
+    if (!Number.isSafeInteger(info[k]) || info[k] <= 0) throw new Error(`${onnxPath}: metadata field ${k} is invalid`);
+  }
+  if (!Array.isArray(info.repoLayers)) throw new Error(`${onnxPath}: metadata field repoLayers is invalid`);
+  return info;
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const line = msg.split('\n').find((l) => l.trim() !== '') ?? msg;
+  return line.length > 240 ? line.slice(0, 240) + '…' : line;
+}

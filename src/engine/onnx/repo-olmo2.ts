@@ -1,0 +1,333 @@
+/**
+ * The RePo-OLMo2 forward pass as an ONNX graph (batch 1, activations kept 2-D as [T, width]).
+ *
+ * Matches tools/reference/repo_olmo2.py:
+ *   h = embed(ids)
+ *   per layer: q,k,v = h·Wᵀ; q,k = RMSNorm over the whole q / k vector (before the head split);
+ *     rotating layers: angles = pos ⊗ inv_freq (fp32), cos/sin × attention factor, NeoX rotate-half;
+ *       pos = learned z (RePo layers: z = (SiLU(h·W_gateᵀ) ⊙ h·W_contentᵀ)·W_finalᵀ, from the raw
+ *       layer input), or 0..T-1 (layers below the start, and RePo layers when integer_positions);
+ *       `nope` RePo layers do not rotate and report zero positions;
+ *     causal softmax attention (scale 1/√D); h += RMSNorm(o·W_oᵀ); h += RMSNorm(SwiGLU MLP(h))
+ *   logits = lm_head(RMSNorm(h[last]))
+ *
+ * Outputs never carry anything T×T or T×V: per-query attention rows [L,H,Q,T], positions [R,H,T]
+ * and the last position's logits [V]. Weights are stored as in the checkpoint ([out, in]) and used
+ * through Gemm(transB=1), so conversion never has to transpose a matrix.
+ */
+import { onnx } from 'onnx-proto';
+import { Architecture, WeightSpec, isLearnedLayer } from '../checkpoint';
+import { GRAPH_IO } from '../model/types';
+import { DataType, GraphBuilder, StreamedTensor, float } from './builder';
+
+/**
+ * How the main causal attention is computed.
+ * - 'chunked': a Loop over blocks of query rows, each attending to the keys up to its block end:
+ *   memory O(H·C·T), linear in T. The default.
+ * - 'full': plain ops on the whole [H,T,T] score matrix (quadratic memory; for checking).
+ * - 'mha': com.microsoft MultiHeadAttention with unidirectional=1.
+ * - 'attention23': opset-23 Attention with is_causal=1.
+ */
+export type AttentionImpl = 'chunked' | 'full' | 'mha' | 'attention23';
+
+export interface GraphOptions {
+  storage: 'fp32' | 'fp16';
+  attention?: AttentionImpl;
+  /** Query rows per block for 'chunked'. */
+  chunk?: number;
+}
+
+export interface BuiltGraph {
+  graph: onnx.IGraphProto;
+  streamed: StreamedTensor[];
+  opsetImport: onnx.IOperatorSetIdProto[];
+  irVersion: number;
+}
+
+export const DEFAULT_ATTENTION: AttentionImpl = 'chunked';
+export const DEFAULT_CHUNK = 128;
+const INT64_MAX = Number.MAX_SAFE_INTEGER; // Slice clamps ends, any large value works
+
+/**
+ * @param weightFor turns a checkpoint weight into a streamed initializer with the given storage type
+ */
+export function buildRePoOlmo2Graph(
+  arch: Architecture,
+  specs: WeightSpec[],
+  weightFor: (spec: WeightSpec, as: 'f32' | 'f16') => StreamedTensor,
+  opts: GraphOptions,
+): BuiltGraph {
+  const impl = opts.attention ?? DEFAULT_ATTENTION;
+  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  const g = new GraphBuilder();
+  const H = arch.numHeads;
+  const D = arch.headDim;
+  const HD = H * D;
+  const L = arch.numLayers;
+  const R = arch.repoLayers.length;
+  const { FLOAT, INT64, BOOL } = DataType;
+
+  const inputIds = g.input(GRAPH_IO.inputIds, INT64, [1, 'T']);
+  const queryRows = g.input(GRAPH_IO.queryRows, INT64, ['Q']);
+  const integerPositions = g.input(GRAPH_IO.integerPositions, BOOL, [1]);
+
+  // ---- weights: declared as streamed initializers; fp16 storage converts back with a Cast --------
+  const specByName = new Map(specs.map((s) => [s.name, s]));
+  const stored = new Map<string, { name: string; fp16: boolean }>(); // by source tensor
+  const storedWeight = (name: string) => {
+    const spec = specByName.get(name);
+    if (!spec) throw new Error(`graph needs weight ${name}, which the checkpoint plan lacks`);
+    let s = stored.get(spec.source);
+    if (!s) {
+      // Vectors (norm weights) stay fp32: they are tiny and fp16 would only cost accuracy.
+      const fp16 = opts.storage === 'fp16' && spec.shape.length > 1;
+      const t = weightFor(spec, fp16 ? 'f16' : 'f32');
+      s = { name: g.weight(t), fp16 };
+      stored.set(spec.source, s);
+    }
+    return s;
+  };
+  const castCache = new Map<string, string>();
+  const W = (name: string): string => {
+    const s = storedWeight(name);
+    if (!s.fp16) return s.name;
+    let c = castCache.get(s.name);
+    if (!c) castCache.set(s.name, (c = g.op('Cast', [s.name], { to: FLOAT })));
+    return c;
+  };
+
+  // ---- helpers ------------------------------------------------------------------------------------
+  const linear = (x: string, w: string) => g.op('Gemm', [x, W(w)], { transB: 1 });
+  const eps = g.scalarF32(arch.rmsNormEps);
+  const two = g.scalarF32(2);
+  const lastAxis = g.i64([-1]);
+  // Written as Pow→ReduceMean→Add→Sqrt→Div→Mul so ORT fuses it into SimplifiedLayerNormalization.
+  const rmsNorm = (x: string, w: string) => {
+    const ms = g.op('ReduceMean', [g.op('Pow', [x, two]), lastAxis], { keepdims: 1 });
+    const n = g.op('Div', [x, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
+    return g.op('Mul', [n, W(w)]);
+  };
+  const silu = (x: string) => g.op('Mul', [x, g.op('Sigmoid', [x])]);
+  const headSplit = g.i64([0, H, D]); // Reshape [T, HD] → [T, H, D] (0 = keep T)
+  const halves = g.i64([D / 2, D / 2]);
+  const invFreq = g.f32(arch.rope.invFreq);
+  const attnFactor = arch.rope.attentionFactor;
+  const scaleTrig = (x: string) => (attnFactor === 1 ? x : g.op('Mul', [x, g.scalarF32(attnFactor)]));
+  const sqrtD = g.scalarF32(Math.sqrt(D));
+  const negInf = g.scalarF32(-Infinity);
+  const zero1 = g.i64([0]);
+
+  /** NeoX rotate-half: [x1,x2] → [x1·c − x2·s, x2·c + x1·s], x: [T,H,D], c/s broadcast to [T,H,D/2]. */
+  const rotate = (x: string, cos: string, sin: string) => {
+    const [x1, x2] = g.node('Split', [x, halves], { axis: 2 }, { outputs: 2 });
+    const r1 = g.op('Sub', [g.op('Mul', [x1, cos]), g.op('Mul', [x2, sin])]);
+    const r2 = g.op('Add', [g.op('Mul', [x2, cos]), g.op('Mul', [x1, sin])]);
+    return g.op('Concat', [r1, r2], { axis: 2 });
+  };
+  /** cos/sin of pos ⊗ inv_freq; pos [..., 1] → [..., D/2]. */
+  const trig = (pos: string) => {
+    const ang = g.op('Mul', [pos, invFreq]);
+    return [scaleTrig(g.op('Cos', [ang])), scaleTrig(g.op('Sin', [ang]))];
+  };
+
+  // ---- sequence bookkeeping ------------------------------------------------------------------------
+  const ids = g.op('Reshape', [inputIds, g.i64([-1])]); // [T]
+  const tVec = g.op('Shape', [ids]); // [1] = [T]
+  const tScalar = g.op('Squeeze', [tVec, zero1]);
+  const posI = g.op('Range', [g.scalarI64(0), tScalar, g.scalarI64(1)]); // [T] int64
+  const posCol = g.op('Unsqueeze', [g.op('Cast', [posI], { to: FLOAT }), g.i64([1])]); // [T,1] float
+  const hVec = g.i64([H]);
+
+  // Integer RoPE, shared by every layer that uses it: [T,1,D/2] (broadcast over heads).
+  let intTrig: string[] | null = null;
+  const integerTrig = () => {
+    if (!intTrig) intTrig = trig(g.op('Unsqueeze', [posCol, g.i64([2])]));
+    return intTrig;
+  };
+
+  // One dummy row (0) is appended to the query rows and dropped at the end: ORT 1.30 crashes
+  // (SIGFPE) in the FusedMatMul its optimiser builds here when Q = 0.
+  const rowsPlus = g.op('Concat', [queryRows, zero1], { axis: 0 }); // [Q+1]
+  const qCount = g.op('Shape', [queryRows]); // [1] = [Q]
+  // Query attention mask: key column j > query row i → -inf. [Q+1,T]
+  const qMask = g.op('Greater', [posI, g.op('Unsqueeze', [rowsPlus, g.i64([1])])]);
+
+  // ---- embedding ---------------------------------------------------------------------------------
+  const embed = storedWeight('model.embed_tokens.weight');
+  let h = g.op('Gather', [embed.name, ids], { axis: 0 }); // [T, d]
+  if (embed.fp16) h = g.op('Cast', [h], { to: FLOAT });
+
+  const positionsOut: string[] = [];
+  const attentionOut: string[] = [];
+  let usesMs = false;
+  let opset = 21;
+
+  for (let layer = 0; layer < L; layer++) {
+    const p = `model.layers.${layer}.`;
+    const isRepo = arch.repoLayers.includes(layer);
+    const last = layer === L - 1;
+    const x = h;
+    const q = rmsNorm(linear(x, p + 'self_attn.q_proj.weight'), p + 'self_attn.q_norm.weight');
+    const k = rmsNorm(linear(x, p + 'self_attn.k_proj.weight'), p + 'self_attn.k_norm.weight');
+    const v = linear(x, p + 'self_attn.v_proj.weight');
+    let q3 = g.op('Reshape', [q, headSplit]);
+    let k3 = g.op('Reshape', [k, headSplit]);
+    const v3 = g.op('Reshape', [v, headSplit]);
+
+    if (isRepo && arch.peMode === 'nope') {
+      // No rotation; the reference reports zeros as this layer's positions.
+      positionsOut.push(g.op('ConstantOfShape', [g.op('Concat', [hVec, tVec], { axis: 0 })]));
+    } else {
+      let cos: string;
+      let sin: string;
+      if (isLearnedLayer(arch, layer)) {
+        const r = g.op('Mul', [
+          silu(linear(x, p + 'self_attn.gate_map.weight')),
+          linear(x, p + 'self_attn.content_map.weight'),
+        ]);
+        const z = linear(r, p + 'self_attn.final_map.weight'); // [T, H]
+        const pos = g.op('Where', [integerPositions, posCol, z]); // [T, H]
+        positionsOut.push(g.op('Transpose', [pos], { perm: [1, 0] })); // [H, T]
+        [cos, sin] = trig(g.op('Unsqueeze', [pos, g.i64([2])])); // [T, H, D/2]
+      } else {
+        [cos, sin] = integerTrig();
+      }
+      q3 = rotate(q3, cos, sin);
+      k3 = rotate(k3, cos, sin);
+    }
+
+    // Per-head layouts for attention.
+    const kT = g.op('Transpose', [k3], { perm: [1, 2, 0] }); // [H, D, T]
+    const vH = g.op('Transpose', [v3], { perm: [1, 0, 2] }); // [H, T, D]
+
+    // Requested attention rows, from the same rotated q and k as the main attention.
+    {
+      const qs = g.op('Transpose', [g.op('Gather', [q3, rowsPlus], { axis: 0 })], { perm: [1, 0, 2] }); // [H,Q+1,D]
+      const s = g.op('Div', [g.op('MatMul', [qs, kT]), sqrtD]); // [H,Q,T]
+      const probs = g.op('Softmax', [g.op('Where', [qMask, negInf, s])], { axis: -1 });
+      attentionOut.push(g.op('Unsqueeze', [probs, zero1]));
+    }
+
+    let o: string; // [rows, HD]
+    let resid = x;
+    if (last) {
+      // Only the last position feeds the logits: attention, o_proj and MLP for that row only.
+      const qLast = g.op('Transpose', [g.op('Slice', [q3, g.i64([-1]), g.i64([INT64_MAX]), zero1])], { perm: [1, 0, 2] });
+      const probs = g.op('Softmax', [g.op('Div', [g.op('MatMul', [qLast, kT]), sqrtD])], { axis: -1 }); // [H,1,T]
+      const oh = g.op('MatMul', [probs, vH]); // [H,1,D]
+      o = g.op('Reshape', [g.op('Transpose', [oh], { perm: [1, 0, 2] }), g.i64([1, HD])]);
+      resid = g.op('Slice', [x, g.i64([-1]), g.i64([INT64_MAX]), zero1]);
+    } else if (impl === 'full') {
+      const qH = g.op('Transpose', [q3], { perm: [1, 0, 2] });
+      const s = g.op('Div', [g.op('MatMul', [qH, kT]), sqrtD]); // [H,T,T]
+      const mask = g.op('Greater', [posI, g.op('Unsqueeze', [posI, g.i64([1])])]);
+      const probs = g.op('Softmax', [g.op('Where', [mask, negInf, s])], { axis: -1 });
+      o = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, vH])], { perm: [1, 0, 2] }), g.i64([-1, HD])]);
+    } else if (impl === 'mha') {
+      usesMs = true;
+      const bsd = g.i64([1, -1, HD]);
+      const out = g.op(
+        'MultiHeadAttention',
+        [g.op('Reshape', [q3, bsd]), g.op('Reshape', [k3, bsd]), g.op('Reshape', [v3, bsd])],
+        { num_heads: H, unidirectional: 1 },
+        { domain: 'com.microsoft' },
+      );
+      o = g.op('Reshape', [out, g.i64([-1, HD])]);
+    } else if (impl === 'attention23') {
+      opset = Math.max(opset, 23);
+      const qH = g.op('Unsqueeze', [g.op('Transpose', [q3], { perm: [1, 0, 2] }), zero1]); // [1,H,T,D]
+      const kH = g.op('Unsqueeze', [g.op('Transpose', [k3], { perm: [1, 0, 2] }), zero1]);
+      const out = g.op('Attention', [qH, kH, g.op('Unsqueeze', [vH, zero1])], { is_causal: 1 }); // [1,H,T,D]
+      o = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), g.i64([-1, HD])]);
+    } else {
+      o = chunkedCausal(g, layer, g.op('Transpose', [q3], { perm: [1, 0, 2] }), kT, vH, {
+        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1,
+      });
+    }
+
+    const a = linear(o, p + 'self_attn.o_proj.weight');
+    h = g.op('Add', [resid, rmsNorm(a, p + 'post_attention_layernorm.weight')]);
+    const m = linear(
+      g.op('Mul', [silu(linear(h, p + 'mlp.gate_proj.weight')), linear(h, p + 'mlp.up_proj.weight')]),
+      p + 'mlp.down_proj.weight',
+    );
+    h = g.op('Add', [h, rmsNorm(m, p + 'post_feedforward_layernorm.weight')]);
+  }
+
+  // ---- outputs -----------------------------------------------------------------------------------
+  const logits = linear(rmsNorm(h, 'model.norm.weight'), 'lm_head.weight'); // [1, V]
+  g.op('Reshape', [logits, g.i64([-1])], {}, { outputs: [GRAPH_IO.lastLogits] });
+
+  if (R === 0) {
+    g.op('ConstantOfShape', [g.op('Concat', [g.i64([0]), hVec, tVec], { axis: 0 })], {}, { outputs: [GRAPH_IO.positions] });
+  } else {
+    const parts = positionsOut.map((x) => g.op('Unsqueeze', [x, zero1]));
+    g.op('Concat', parts, { axis: 0 }, { outputs: [GRAPH_IO.positions] });
+  }
+  const attention = g.op('Concat', attentionOut, { axis: 0 }); // [L,H,Q+1,T]
+  g.op('Slice', [attention, zero1, qCount, g.i64([2])], {}, { outputs: [GRAPH_IO.attention] });
+  g.output(GRAPH_IO.positions, FLOAT, [R, H, 'T']);
+  g.output(GRAPH_IO.attention, FLOAT, [L, H, 'Q', 'T']);
+  g.output(GRAPH_IO.lastLogits, FLOAT, [arch.vocabSize]);
+
+  const opsetImport: onnx.IOperatorSetIdProto[] = [{ domain: '', version: opset }];
+  if (usesMs) opsetImport.push({ domain: 'com.microsoft', version: 1 });
+  return {
+    graph: g.toGraph('repo_olmo2'),
+    streamed: g.streamed,
+    opsetImport,
+    // IR 10 goes with opsets up to 22, IR 11 with 23–24.
+    irVersion: opset >= 23 ? 11 : 10,
+  };
+}
+
+interface ChunkCtx {
+  posI: string;
+  tVec: string;
+  tScalar: string;
+  chunk: number;
+  HD: number;
+  sqrtD: string;
+  negInf: string;
+  zero1: string;
+}
+
+/**
+ * Causal attention in blocks of C query rows (a Loop): block b holds rows [bC, bC+C) and attends to
+ * keys [0, bC+C), so at most H·C·T scores exist at a time and the masked upper half of the full
+ * matrix is mostly never computed. q is padded to a multiple of C so every block has the same shape
+ * (Loop stacks the per-iteration outputs); the padding rows are dropped afterwards.
+ * q, v: [H,T,D], kT: [H,D,T]. Returns [T, H·D].
+ */
+function chunkedCausal(g: GraphBuilder, layer: number, qH: string, kT: string, vH: string, c: ChunkCtx): string {
+  const C = c.chunk;
+  const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]); // scalar
+  const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
+  const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]); // [1]
+  const pads = g.op('Concat', [g.i64([0, 0, 0, 0]), padRows, g.i64([0])], { axis: 0 });
+  const qPad = g.op('Pad', [qH, pads]); // [H, Tpad, D]
+  const rowsPad = g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)]); // [Tpad]
+
+  // Loop body. Outer values (qPad, kT, vH, constants) are referenced by name.
+  const b = new GraphBuilder(`L${layer}/`);
+  const iter = b.input(b.fresh('iter'), DataType.INT64, []);
+  const condIn = b.input(b.fresh('cond'), DataType.BOOL, []);
+  const start = b.op('Unsqueeze', [b.op('Mul', [iter, g.scalarI64(C)]), c.zero1]); // [1]
+  const end = b.op('Add', [start, g.i64([C])]); // [1]
+  const qc = b.op('Slice', [qPad, start, end, g.i64([1])]); // [H, C, D]
+  const kc = b.op('Slice', [kT, c.zero1, end, g.i64([2])]); // [H, D, K] (K = min(end, T))
+  const vc = b.op('Slice', [vH, c.zero1, end, g.i64([1])]); // [H, K, D]
+  const s = b.op('Div', [b.op('MatMul', [qc, kc]), c.sqrtD]); // [H, C, K]
+  const rows = b.op('Unsqueeze', [b.op('Slice', [rowsPad, start, end, c.zero1]), g.i64([1])]); // [C,1]
+  const cols = b.op('Slice', [c.posI, c.zero1, end, c.zero1]); // [K]
+  const masked = b.op('Where', [b.op('Greater', [cols, rows]), c.negInf, s]);
+  const out = b.op('MatMul', [b.op('Softmax', [masked], { axis: -1 }), vc]); // [H, C, D]
+  const condOut = b.op('Identity', [condIn]);
+  const blockOut = b.op('Transpose', [out], { perm: [1, 0, 2] }); // [C, H, D]
+  b.output(condOut, DataType.BOOL, []);
+  b.output(blockOut, DataType.FLOAT, [C, 'H', 'D']);
+
+  const stacked = g.op('Loop', [nBlocks, ''], { body: b.toGraph(`attention_block_${layer}`) }); // [n, C, H, D]
+  const flat = g.op('Reshape', [stacked, g.i64([-1, c.HD])]); // [Tpad, HD]
+  return g.op('Slice', [flat, c.zero1, c.tVec, c.zero1]); // [T, HD]
+}

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  ConvertFn,
+  ModelError,
+  cacheBase,
+  cacheKey,
+  chooseTokenizer,
+  configLimits,
+  ensureConverted,
+  listEmbeddedModels,
+  repoRoot,
+  resolveModel,
+} from '../src/engine/models';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHARDED = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
+const YARN = path.join(ROOT, 'test', 'fixtures', 'random-repo-f16-yarn');
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-models-test-'));
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+
+/** A copy of the sharded fixture that tests may modify. */
+function copyFixture(name: string): string {
+  const dir = path.join(tmpRoot, name);
+  fs.cpSync(SHARDED, dir, { recursive: true });
+  return dir;
+}
+
+function writeConfig(dir: string, patch: Record<string, unknown>): void {
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, ...patch }));
+}
+
+describe('resolveModel', () => {
+  it('finds the repository root from the compiled file', () => {
+    assert.equal(repoRoot(), ROOT);
+  });
+
+  it('reads a sharded checkpoint folder', () => {
+    const src = resolveModel(SHARDED);
+    assert.equal(src.kind, 'checkpoint');
+    assert.equal(src.name, 'random-repo-bf16-sharded');
+    assert.deepEqual(src.weightFiles.map((f) => path.basename(f)), ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    assert.ok(src.indexBytes && src.indexBytes.length > 0);
+    assert.equal(src.config.vocab_size, 300);
+  });
+
+  it('reads an unsharded checkpoint folder given relative to the working directory', () => {
+    const src = resolveModel(path.relative(process.cwd(), YARN) || '.');
+    assert.equal(src.indexBytes, null);
+    assert.deepEqual(src.weightFiles, [path.join(YARN, 'model.safetensors')]);
+  });
+
+  it('explains unknown names, missing folders, files and incomplete folders', () => {
+    assert.throws(() => resolveModel('gpt-17'), (e: Error) => e instanceof ModelError && /unknown model "gpt-17": embedded models are repo-tiny, rope-tiny/.test(e.message));
+    assert.throws(() => resolveModel(path.join(tmpRoot, 'nope')), /checkpoint folder .*nope does not exist/);
+    assert.throws(() => resolveModel(path.join(SHARDED, 'config.json')), /is a file, not a checkpoint folder/);
+    const empty = path.join(tmpRoot, 'empty');
+    fs.mkdirSync(empty);
+    assert.throws(() => resolveModel(empty), /config.json is missing/);
+    fs.writeFileSync(path.join(empty, 'config.json'), '{}');
+    assert.throws(() => resolveModel(empty), /neither model.safetensors nor model.safetensors.index.json/);
+    const missingShard = copyFixture('missing-shard');
+    fs.rmSync(path.join(missingShard, 'model-00002-of-00002.safetensors'));
+    assert.throws(() => resolveModel(missingShard), /shard model-00002-of-00002.safetensors listed in .* is missing/);
+    const evil = copyFixture('evil-index');
+    fs.writeFileSync(path.join(evil, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: '../x.safetensors' } }));
+    assert.throws(() => resolveModel(evil), /names a shard outside the folder/);
+  });
+
+  it('resolves an embedded model, or says clearly that it is not there yet', () => {
+    for (const m of listEmbeddedModels()) {
+      if (m.available) {
+        const src = resolveModel(m.name);
+        assert.equal(src.kind, 'embedded');
+        assert.equal(src.dir, path.join(ROOT, 'models', m.name));
+        assert.match(m.detail, /layers/);
+      } else {
+        assert.throws(() => resolveModel(m.name), new RegExp(`embedded model ${m.name} is not available yet: .*(missing|does not exist)`));
+      }
+    }
+    assert.deepEqual(listEmbeddedModels().map((m) => m.name), ['repo-tiny', 'rope-tiny']);
+  });
+});
+
+describe('chooseTokenizer', () => {
+  it('falls back to bytes with a warning when the folder has no tokenizer', () => {
+    const { tokenizer, warnings } = chooseTokenizer(resolveModel(SHARDED));
+    assert.equal(tokenizer.kind, 'bytes');
+    assert.equal(tokenizer.vocabSize, 300);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /no tokenizer .* falling back to byte tokens/);
+  });
+
+  it('says Hugging Face tokenizer.json is not supported yet, and still falls back when vocab ≥ 256', () => {
+    const dir = copyFixture('with-hf-tokenizer');
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
+    const { warnings } = chooseTokenizer(resolveModel(dir));
+    assert.match(warnings[0], /Hugging Face tokenizer.json, which repo-lens cannot read yet; falling back/);
+    writeConfig(dir, { vocab_size: 100 });
+    assert.throws(() => chooseTokenizer(resolveModel(dir)), /tokenizer.json.*vocabulary \(100\) is too small/);
+  });
+
+  it('uses bytes silently when config.json declares repo_lens.tokenizer = bytes, and refuses others', () => {
+    const dir = copyFixture('declared-bytes');
+    writeConfig(dir, { repo_lens: { tokenizer: 'bytes' } });
+    const { tokenizer, warnings } = chooseTokenizer(resolveModel(dir));
+    assert.equal(tokenizer.kind, 'bytes');
+    assert.deepEqual(warnings, []);
+    writeConfig(dir, { repo_lens: { tokenizer: 'sentencepiece' } });
+    assert.throws(() => chooseTokenizer(resolveModel(dir)), /asks for tokenizer "sentencepiece"/);
+  });
+});
+
+describe('configLimits', () => {
+  it('reads sizes and the YaRN-extended context', () => {
+    assert.deepEqual(configLimits(resolveModel(SHARDED).config), {
+      numLayers: 4,
+      numHeads: 4,
+      vocabSize: 300,
+      maxPositions: 4096,
+      repoLayers: [2, 3], // the misspelled dynmaic_* keys win, as in the official code
+      peMode: 'swigluex_multihead',
+    });
+    const yarn = resolveModel(YARN).config;
+    assert.equal(configLimits(yarn).maxPositions, 256);
+    const longer = { ...yarn, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 128 } };
+    assert.equal(configLimits(longer).maxPositions, 512);
+    assert.throws(() => configLimits({ ...yarn, model_type: 'llama' }, 'x'), (e: Error) => e instanceof ModelError && /^x: config.json: model_type "llama" is not supported/.test(e.message));
+  });
+});
+
+describe('conversion cache', () => {
+  it('uses $REPO_LENS_CACHE when set', () => {
+    assert.equal(cacheBase({ REPO_LENS_CACHE: '/x/y' }), path.resolve('/x/y'));
+    assert.equal(cacheBase({ HOME: os.homedir() }), path.join(os.homedir(), '.cache', 'repo-lens'));
+  });
+
+  it('keys on converter version, storage, config, index and weight file stats', () => {
+    const dir = copyFixture('keyed');
+    const src = () => resolveModel(dir);
+    const k0 = cacheKey(src(), 'fp32', 'v1');
+    assert.match(k0, /^[0-9a-f]{64}$/);
+    assert.equal(cacheKey(src(), 'fp32', 'v1'), k0, 'stable');
+    assert.notEqual(cacheKey(src(), 'fp16', 'v1'), k0, 'storage');
+    assert.notEqual(cacheKey(src(), 'fp32', 'v2'), k0, 'converter version');
+    const shard = path.join(dir, 'model-00002-of-00002.safetensors');
+    const st = fs.statSync(shard);
+    fs.utimesSync(shard, st.atime, new Date(st.mtimeMs + 5000));
+    const k1 = cacheKey(src(), 'fp32', 'v1');
+    assert.notEqual(k1, k0, 'mtime');
+    fs.appendFileSync(path.join(dir, 'model.safetensors.index.json'), ' ');
+    const k2 = cacheKey(src(), 'fp32', 'v1');
+    assert.notEqual(k2, k1, 'index bytes');
+    fs.appendFileSync(path.join(dir, 'config.json'), ' ');
+    assert.notEqual(cacheKey(src(), 'fp32', 'v1'), k2, 'config bytes');
+  });
+
+  it('converts once, then reuses the entry', async () => {
+    const cacheDir = path.join(tmpRoot, 'cache-reuse');
+    let calls = 0;
+    const convert: ConvertFn = async (ckpt, out, o) => {
+      calls++;
+      assert.equal(ckpt, SHARDED);
+      assert.equal(o.name, 'random-repo-bf16-sharded');
+      fs.writeFileSync(path.join(out, 'model.onnx'), `onnx ${o.storage}`);
+      fs.writeFileSync(path.join(out, 'model.onnx.data'), 'weights');
+      return { onnxPath: path.join(out, 'model.onnx') };
+    };
+    const src = resolveModel(SHARDED);
+    const first = await ensureConverted(src, { storage: 'fp16', converterVersion: 'v1', convert, cacheDir });
+    assert.equal(first.hit, false);
+    assert.equal(calls, 1);
+    assert.equal(first.onnxPath, path.join(cacheDir, first.key, 'model.onnx'));
+    assert.equal(fs.readFileSync(first.onnxPath, 'utf8'), 'onnx fp16');
+    assert.ok(fs.existsSync(path.join(cacheDir, first.key, 'model.onnx.data')), 'side files move with the entry');
+    const second = await ensureConverted(resolveModel(SHARDED), { storage: 'fp16', converterVersion: 'v1', convert, cacheDir });
+    assert.equal(second.hit, true);
+    assert.equal(second.onnxPath, first.onnxPath);
+    assert.equal(calls, 1);
+    // A new converter version is a different entry.
+    const third = await ensureConverted(src, { storage: 'fp16', converterVersion: 'v2', convert, cacheDir });
+    assert.equal(third.hit, false);
+    assert.equal(calls, 2);
+    assert.deepEqual(fs.readdirSync(cacheDir).sort(), [first.key, third.key].sort());
+  });
+
+  it('leaves nothing behind when the conversion fails half way', async () => {
+    const cacheDir = path.join(tmpRoot, 'cache-fail');
+    const convert: ConvertFn = async (_ckpt, out) => {
+      fs.writeFileSync(path.join(out, 'model.onnx'), 'half');
+      throw new Error('converter exploded');
+    };
+    await assert.rejects(ensureConverted(resolveModel(SHARDED), { storage: 'fp32', converterVersion: 'v1', convert, cacheDir }), /converter exploded/);
+    assert.deepEqual(fs.readdirSync(cacheDir), []);
+    // The next attempt converts again (no half entry was taken for a hit).
+    let called = false;
+    const ok: ConvertFn = async (_c, out) => {
+      called = true;
+      fs.writeFileSync(path.join(out, 'model.onnx'), 'ok');
+      return { onnxPath: path.join(out, 'model.onnx') };
+    };
+    const r = await ensureConverted(resolveModel(SHARDED), { storage: 'fp32', converterVersion: 'v1', convert: ok, cacheDir });
+    assert.ok(called);
+    assert.equal(r.hit, false);
+  });
+
+  it('replaces an incomplete entry folder instead of trusting it', async () => {
+    const cacheDir = path.join(tmpRoot, 'cache-incomplete');
+    const src = resolveModel(SHARDED);
+    const key = cacheKey(src, 'fp32', 'v1');
+    fs.mkdirSync(path.join(cacheDir, key), { recursive: true });
+    fs.writeFileSync(path.join(cacheDir, key, 'model.onnx'), 'truncated');
+    const r = await ensureConverted(src, {
+      storage: 'fp32',
+      converterVersion: 'v1',
+      cacheDir,
+      convert: async (_c, out) => {
+        fs.writeFileSync(path.join(out, 'model.onnx'), 'complete');
+        return { onnxPath: path.join(out, 'model.onnx') };
+      },
+    });
+    assert.equal(r.hit, false);
+    assert.equal(fs.readFileSync(r.onnxPath, 'utf8'), 'complete');
+  });
+});
