@@ -17,10 +17,11 @@ def fmt_pct(x):
 
 def side_by_side(ev):
     names = list(ev)
-    lines = ["| task | length | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    head = "| task | " + " | ".join(f"{L} {n}" for L in LENGTHS for n in names) + " |"
+    lines = [head, "|---|" + "---:|" * (len(LENGTHS) * len(names))]
     for t in TASK_NAMES:
-        for L in LENGTHS:
-            lines.append(f"| {TASK_NAMES[t]} | {L} | " + " | ".join(fmt_pct(ev[n]["exact_match"][L][t]) for n in names) + " |")
+        cells = [fmt_pct(ev[n]["exact_match"][L][t]) for L in LENGTHS for n in names]
+        lines.append(f"| {TASK_NAMES[t]} | " + " | ".join(cells) + " |")
     lines += ["", "Needle attention mass (see docs/analysis.md; mean over the layers from the RePo start layer and all heads; in brackets the largest single head):", "",
               "| length | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for L in LENGTHS:
@@ -71,14 +72,17 @@ beyond its four tasks. Its twin `{other}` differs only in {'having no RePo modul
 - Tokenizer: UTF-8 bytes, one token per byte (ids 0..255); `<|endoftext|>` = 256 and `<|pad|>` = 257 are never produced from text. No BOS.
 
 ## Data
-A synthetic mixture (tools/train/tasks.py), one question at the end of each sample, loss on the answer tokens only:
-needles in noisy filler ("The special magic number for X is N." with 1-4 distractor keys), key-value retrieval,
-lookups in markdown and CSV tables ("What is the <column> of <row>?"), and reachability over edge lists.
+A synthetic mixture (tools/train/tasks.py), one question at the end of each sample: needles in noisy filler
+("The special magic number for X is N.", with up to 1 + length/512 keys, at most 4, so short samples teach copying
+before longer ones demand matching the key), key-value retrieval, lookups in markdown and CSV tables
+("What is the <column> of <row>?"), and reachability over edge lists (yes/no). Loss: cross-entropy on the answer
+tokens, plus weight 0.5 on the question line (its key can only be predicted by copying it from the context) and
+0.05 on the rest of the text.
 
 ## Training
 `python tools/train/train.py --kind {kind} --out models/{name} --steps {tr.get('steps')}` (seed {tr.get('seed')}, {tr.get('threads')} CPU thread;
 AdamW lr {tr.get('lr')}, 200 warm-up steps, {tr.get('batch_tokens')} tokens per batch). Curriculum: context 128 tokens,
-doubling whenever the running exact-match accuracy passes 80%, up to 2048; at the top stage 30% of batches
+doubling whenever the running exact-match accuracy on the three retrieval tasks passes 80%, up to 2048; at the top stage 30% of batches
 draw any length from 128 to 2048. Stopped at step {tr.get('steps')} (context stage {tr.get('stage_len')}) after {tr.get('wall_s', 0) / 60:.0f} minutes
 on one core of a 2-core machine shared with a second training run.
 

@@ -61,8 +61,11 @@ def _insert(parts_before: str, needle_lines: list[str], body_chars: int, rng) ->
 
 def needle(rng: random.Random, length: int):
     """RULER-style: 'The special magic number for X is N.' hidden in noise, with distractor keys."""
+    # Distractor keys grow with length: short samples hold a single needle, so copying a number can
+    # be learned before matching its key (which longer samples then require).
+    n_keys = rng.randint(1, min(4, 1 + length // 512))
     keys = []
-    while len(keys) < rng.randint(1, 4):
+    while len(keys) < n_keys:
         k = _key(rng)
         if k not in keys:
             keys.append(k)
