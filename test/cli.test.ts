@@ -110,7 +110,7 @@ describe('repo-lens analyze', () => {
     // Learned positions of a random model are real numbers, not the integer ramp.
     assert.ok(json.positions.flat(2).some((v: number) => !Number.isInteger(v)));
     // Needle: its tokens, and mass = sum of query attention over them, per layer and head.
-    assert.deepEqual(json.needle, { start: NEEDLE.start, end: NEEDLE.end, tokens: [NEEDLE.start, NEEDLE.start + 1, NEEDLE.start + 2, NEEDLE.start + 3] });
+    assert.deepEqual(json.needle, { start: NEEDLE.start, end: NEEDLE.end, tokens: [NEEDLE.start, NEEDLE.start + 1, NEEDLE.start + 2, NEEDLE.start + 3], source: 'range' });
     assert.equal(json.needleMass.length, 4);
     for (let l = 0; l < 4; l++) {
       assert.equal(json.needleMass[l].length, 4);

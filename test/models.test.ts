@@ -19,6 +19,9 @@ import {
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHARDED = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
 const YARN = path.join(ROOT, 'test', 'fixtures', 'random-repo-f16-yarn');
+// The dolma2 tokenizer.json is licensed data kept outside the repository: tests needing it skip without it.
+const DOLMA2 = path.join(ROOT, '..', 'shared', 'fixtures', 'dolma2-tokenizer.json');
+const DOLMA2_SKIP = fs.existsSync(DOLMA2) ? false : `dolma2 tokenizer.json not found at ${DOLMA2}`;
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-models-test-'));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
@@ -87,31 +90,47 @@ describe('resolveModel', () => {
 });
 
 describe('chooseTokenizer', () => {
-  it('falls back to bytes with a warning when the folder has no tokenizer', () => {
-    const { tokenizer, warnings } = chooseTokenizer(resolveModel(SHARDED));
+  it('falls back to bytes with a warning when the folder has no tokenizer', async () => {
+    const { tokenizer, warnings } = await chooseTokenizer(resolveModel(SHARDED));
     assert.equal(tokenizer.kind, 'bytes');
     assert.equal(tokenizer.vocabSize, 300);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /no tokenizer .* falling back to byte tokens/);
   });
 
-  it('says Hugging Face tokenizer.json is not supported yet, and still falls back when vocab ≥ 256', () => {
-    const dir = copyFixture('with-hf-tokenizer');
-    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
-    const { warnings } = chooseTokenizer(resolveModel(dir));
-    assert.match(warnings[0], /Hugging Face tokenizer.json, which repo-lens cannot read yet; falling back/);
-    writeConfig(dir, { vocab_size: 100 });
-    assert.throws(() => chooseTokenizer(resolveModel(dir)), /tokenizer.json.*vocabulary \(100\) is too small/);
+  it('loads a Hugging Face tokenizer.json, without warnings', { skip: DOLMA2_SKIP }, async () => {
+    const dir = copyFixture('with-dolma2');
+    fs.copyFileSync(DOLMA2, path.join(dir, 'tokenizer.json'));
+    const { tokenizer, warnings } = await chooseTokenizer(resolveModel(dir));
+    assert.equal(tokenizer.kind, 'hf-bpe');
+    assert.equal(tokenizer.vocabSize, 100278);
+    assert.deepEqual(warnings, []);
+    // Its ids are not checked against the model here (per text, at analysis time).
+    assert.deepEqual(tokenizer.encode('Hello world').ids, [9906, 1917]);
   });
 
-  it('uses bytes silently when config.json declares repo_lens.tokenizer = bytes, and refuses others', () => {
+  it('refuses a tokenizer.json it cannot read instead of falling back to bytes', async () => {
+    const dir = copyFixture('with-bad-tokenizer');
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
+    await assert.rejects(chooseTokenizer(resolveModel(dir)), (e: Error) => e instanceof ModelError && /cannot use its tokenizer.json: unsupported tokenizer.json: model is not BPE/.test(e.message));
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{not json');
+    await assert.rejects(chooseTokenizer(resolveModel(dir)), /cannot use its tokenizer.json: .*JSON/);
+  });
+
+  it('refuses the byte fallback when the vocabulary is too small', async () => {
+    const dir = copyFixture('small-vocab');
+    writeConfig(dir, { vocab_size: 100 });
+    await assert.rejects(chooseTokenizer(resolveModel(dir)), /no tokenizer .*vocabulary \(100\) is too small/);
+  });
+
+  it('uses bytes silently when config.json declares repo_lens.tokenizer = bytes, and refuses others', async () => {
     const dir = copyFixture('declared-bytes');
     writeConfig(dir, { repo_lens: { tokenizer: 'bytes' } });
-    const { tokenizer, warnings } = chooseTokenizer(resolveModel(dir));
+    const { tokenizer, warnings } = await chooseTokenizer(resolveModel(dir));
     assert.equal(tokenizer.kind, 'bytes');
     assert.deepEqual(warnings, []);
     writeConfig(dir, { repo_lens: { tokenizer: 'sentencepiece' } });
-    assert.throws(() => chooseTokenizer(resolveModel(dir)), /asks for tokenizer "sentencepiece"/);
+    await assert.rejects(chooseTokenizer(resolveModel(dir)), /asks for tokenizer "sentencepiece"/);
   });
 });
 

@@ -14,31 +14,24 @@ import { parseArgs } from 'node:util';
 import {
   AnalysisError,
   AnalysisJson,
+  DEFAULT_RECENT_WINDOW,
+  TargetChoice,
   TextRange,
   buildAnalysis,
+  chooseNeedle,
+  chooseQuery,
+  findNeedleSentence,
   parseRangeSpec,
   planAnalysis,
-  topHeads,
 } from '../engine/analysis';
-import {
-  ModelError,
-  chooseTokenizer,
-  configLimits,
-  ensureConverted,
-  listEmbeddedModels,
-  modelCacheDir,
-  repoRoot,
-  resolveModel,
-} from '../engine/models';
+import type { RunResult } from '../engine/model/types';
+import { listEmbeddedModels, modelCacheDir, repoRoot } from '../engine/models';
+import { InferenceHost, isAbortError } from '../engine/runtime';
+import { loadReportBundle, renderReportHtml } from '../report/page';
+import { summary } from './summary';
 
 /** A mistake in how the command was called: exit code 2 and a pointer to --help. */
 class UsageError extends Error {}
-
-/**
- * Largest attention tensor we ask the model for (L × H × Q × T float32 values). A query range
- * covering a whole long prompt on a big model would otherwise need many gigabytes.
- */
-const MAX_ATTENTION_VALUES = 256 * 1024 * 1024;
 
 const HELP = `repo-lens: see how a RePo language model re-positions a prompt.
 
@@ -50,14 +43,29 @@ Usage:
 analyze options:
   --model M              embedded model name (see \`repo-lens models\`) or a checkpoint folder in the
                          official RePo/OLMo-2 layout (config.json + safetensors)
-  --query-range A:B      query text (default: the last non-blank line, trimmed)
-  --needle-range A:B     needle text; adds needle attention mass per layer and head
+  --query-range A:B      query span (default: the question line, see below)
+  --query-text TEXT      query = the last occurrence of TEXT
+  --needle-range A:B     needle span; adds needle attention mass per layer and head
+  --needle-text TEXT     needle = the first occurrence of TEXT
+                         (default: found automatically, see below)
+  --no-ablation          skip the second forward pass with integer positions (the needle split
+                         then has no integer side)
+  --recent-window K      tokens before the query counted as "recent" in the needle split (default 32)
   --integer-positions    feed integer positions 0..T-1 to the RePo layers (ablation)
   --threads N            CPU threads for inference
   --device auto|cpu|cuda execution provider (default auto: CUDA when it loads, else CPU)
   --storage fp32|fp16    weight storage of the converted ONNX file (default fp32)
+  --max-tokens N         refuse texts longer than N tokens (default: the model's context length)
+  --truncate             analyse only the first tokens of a text that is too long (the model's
+                         context, or --max-tokens), instead of refusing it
   --json OUT             write the analysis JSON (schema repo-lens/analysis@1) to OUT ("-" = stdout);
                          without it a short summary is printed
+  --html OUT             write a self-contained HTML report (works offline, from file://)
+
+Default query: the last non-blank line when it is a question (or one of the 2 lines before it is);
+when the text ends with an "Answer:" line, that line and the one before it; else the last
+non-blank line. Default needle: the sentence outside the query that shares the rarest phrase with
+it (e.g. "...magic number for X" in a RULER prompt); none when no rare word is shared.
 
 Offsets A:B are UTF-16 code-unit offsets into the file's text, end exclusive (what editors and
 JavaScript use). The file is read as UTF-8; a leading byte-order mark is dropped and offsets count
@@ -128,7 +136,15 @@ interface AnalyzeOptions {
   threads?: number;
   device: 'auto' | 'cpu' | 'cuda';
   storage: 'fp32' | 'fp16';
+  maxTokens?: number;
+  truncate: boolean;
   json?: string;
+  queryText?: string;
+  needleText?: string;
+  /** Run the other position mode too, for the needle split (off with --no-ablation). */
+  ablation: boolean;
+  recentWindow: number;
+  html?: string;
 }
 
 function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
@@ -144,7 +160,14 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
       threads: { type: 'string' },
       device: { type: 'string' },
       storage: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      truncate: { type: 'boolean' },
       json: { type: 'string' },
+      'query-text': { type: 'string' },
+      'needle-text': { type: 'string' },
+      'no-ablation': { type: 'boolean' },
+      'recent-window': { type: 'string' },
+      html: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -165,6 +188,24 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
       throw new UsageError(`--threads must be a positive integer, got "${values.threads}"`);
     }
   }
+  let maxTokens: number | undefined;
+  if (values['max-tokens'] !== undefined) {
+    maxTokens = Number(values['max-tokens']);
+    if (!/^\d+$/.test(values['max-tokens']) || !Number.isSafeInteger(maxTokens) || maxTokens < 1) {
+      throw new UsageError(`--max-tokens must be a positive integer, got "${values['max-tokens']}"`);
+    }
+  }
+  let recentWindow = DEFAULT_RECENT_WINDOW;
+  if (values['recent-window'] !== undefined) {
+    recentWindow = Number(values['recent-window']);
+    if (!/^\d+$/.test(values['recent-window']) || !Number.isSafeInteger(recentWindow)) {
+      throw new UsageError(`--recent-window must be an integer ≥ 0, got "${values['recent-window']}"`);
+    }
+  }
+  if (values['query-range'] !== undefined && values['query-text'] !== undefined) throw new UsageError('give either --query-range or --query-text, not both');
+  if (values['needle-range'] !== undefined && values['needle-text'] !== undefined) throw new UsageError('give either --needle-range or --needle-text, not both');
+  for (const k of ['query-text', 'needle-text'] as const) if (values[k] === '') throw new UsageError(`--${k} is empty`);
+  if (values.html === '-') throw new UsageError('--html needs a file name (the report is not written to stdout)');
   const range = (v: string | undefined, label: string) => {
     if (v === undefined) return undefined;
     try {
@@ -182,8 +223,35 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
     threads,
     device,
     storage,
+    maxTokens,
+    truncate: values.truncate ?? false,
     json: values.json,
+    queryText: values['query-text'],
+    needleText: values['needle-text'],
+    ablation: !values['no-ablation'],
+    recentWindow,
+    html: values.html,
   };
+}
+
+/**
+ * Query and needle from the options, chosen before the run (see analysis/targets.ts). Under
+ * --truncate the analysed part is known only after tokenizing (in the worker), so a query that is
+ * not given is left to the worker's default (the last non-blank line of the analysed part) rather
+ * than detected on a whole text that may be cut. An automatic needle is found after the run.
+ */
+function chooseCliTargets(text: string, opts: AnalyzeOptions): { query?: TargetChoice; needle?: TargetChoice } {
+  const explicitQuery = opts.queryRange !== undefined || opts.queryText !== undefined;
+  const query = explicitQuery || !opts.truncate ? chooseQuery(text, { range: opts.queryRange, text: opts.queryText }) : undefined;
+  const explicitNeedle = opts.needleRange !== undefined || opts.needleText !== undefined;
+  const needle = explicitNeedle ? chooseNeedle(text, query ?? { start: 0, end: 0 }, { range: opts.needleRange, text: opts.needleText }) : undefined;
+  return { query, needle };
+}
+
+/** Progress lines on stderr for long runs (or on a terminal); short runs stay quiet. */
+const LONG_RUN_TOKENS = 2048;
+function progressNote(tokens: number, message: string): void {
+  if (process.stderr.isTTY || tokens >= LONG_RUN_TOKENS) process.stderr.write(`repo-lens: ${message}\n`);
 }
 
 /** Text of the input, decoded as UTF-8, with a leading BOM removed (and reported). */
@@ -269,112 +337,183 @@ async function analyze(args: string[]): Promise<number> {
   }
   const t0 = performance.now();
   if (opts.json) checkOutputPath(opts.json);
+  let reportBundle: string | undefined;
+  if (opts.html) {
+    checkOutputPath(opts.html);
+    // Fail before any model work when the report bundle was not built.
+    reportBundle = loadReportBundle();
+  }
 
-  // 1. Everything that needs no model run: input, model folder, tokens, ranges, size limits.
   const input = await readInput(opts.input);
   const shownInput = opts.input === '-' ? 'stdin' : opts.input;
   if (input.text.length === 0) {
     throw new AnalysisError(`${shownInput} is empty${input.bomStripped ? ' (it holds only a byte-order mark)' : ''}`);
   }
-  const src = resolveModel(opts.model);
-  const limits = configLimits(src.config, src.name);
-  const { tokenizer, warnings: tokWarnings } = chooseTokenizer(src);
-  const tTok = performance.now();
-  const enc = tokenizer.encode(input.text);
-  const tokenizeMs = performance.now() - tTok;
-  const plan = planAnalysis(input.text, enc, { queryRange: opts.queryRange, needleRange: opts.needleRange });
-  const T = enc.ids.length;
-  checkLength(shownInput, T, limits.maxPositions, src.name);
-  const attnValues = limits.numLayers * limits.numHeads * plan.query.tokens.length * T;
-  if (attnValues > MAX_ATTENTION_VALUES) {
-    throw new AnalysisError(
-      `the query covers ${plan.query.tokens.length} tokens of ${T}: its attention would need ${attnValues} values ` +
-        `(${limits.numLayers} layers × ${limits.numHeads} heads), more than the limit ${MAX_ATTENTION_VALUES}; choose a shorter --query-range`,
-    );
-  }
+  const targets = chooseCliTargets(input.text, opts);
 
-  // 2. Past this point the request is valid: show warnings, convert (or reuse), run.
-  const warnings = [...input.warnings, ...tokWarnings];
-  for (const w of warnings) process.stderr.write(`repo-lens: warning: ${w}\n`);
-
-  const { convertCheckpoint, CONVERTER_VERSION } = await import('../engine/model/convert');
-  const cached = await ensureConverted(src, {
-    storage: opts.storage,
-    converterVersion: CONVERTER_VERSION,
-    convert: (dir, out, o) => convertCheckpoint(dir, out, o),
-    onProgress: progressPrinter(src.name),
-  });
-  if (!cached.hit) {
-    process.stderr.write(`repo-lens: converted ${src.name} in ${(cached.convertMs / 1000).toFixed(1)} s (cached in ${cached.dir})\n`);
-  }
-
-  // onnxruntime logs natively to stderr (e.g. the failed CUDA probe under --device auto, optimiser
-  // notes); the CLI reports what matters itself, so keep ORT quiet unless asked otherwise.
-  const ort = await import('onnxruntime-node');
-  ort.env.logLevel = ortLogLevel(process.env.REPO_LENS_ORT_LOG_LEVEL);
-  const { RePoSession } = await import('../engine/model/session');
-  const tLoad = performance.now();
-  const session = await RePoSession.open(cached.onnxPath, { executionProvider: opts.device, threads: opts.threads });
-  let analysis: AnalysisJson;
-  try {
-    const loadMs = performance.now() - tLoad;
-    const info = session.info;
-    // The converted model's own limit is authoritative (the config check above is an early guess).
-    checkLength(shownInput, T, info.maxPositions, src.name);
-    if (info.vocabSize < tokenizer.vocabSize && enc.ids.some((id) => id >= info.vocabSize)) {
-      throw new ModelError(`${src.name} has only ${info.vocabSize} token ids, fewer than the tokenizer produces`);
+  // The model runs through the same InferenceHost (worker thread) as the extension. The worker
+  // makes every check that needs no model (tokens, ranges, length, vocabulary, attention size)
+  // before converting or loading anything, so a bad request fails fast and prints nothing else.
+  const host = new InferenceHost({ executionProvider: opts.device, threads: opts.threads, resultCacheBytes: 0 });
+  const cancel = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      // Nothing has been written yet (output is written only after a complete result, atomically);
+      // an interrupted conversion removes its temporary folder.
+      cancel.abort();
+      const eol = process.stderr.isTTY ? '\n' : ''; // end the terminal's "^C" line
+      process.stderr.write(`${eol}repo-lens: cancelling (waiting for the current step to end; Ctrl-C again to quit at once)\n`);
+    } else {
+      // Hard stop: die by the signal itself, without running exit hooks inside a busy worker.
+      process.off('SIGINT', onSigint);
+      process.kill(process.pid, 'SIGINT');
     }
-    const tRun = performance.now();
-    const result = await session.run({ ids: enc.ids, queryRows: plan.query.tokens, integerPositions: opts.integerPositions });
-    const runMs = performance.now() - tRun;
+  };
+  process.on('SIGINT', onSigint);
+  const warnings = [...input.warnings];
+  let analysis: AnalysisJson;
+  let name = opts.model;
+  try {
+    let convertProgress: ((message: string, fraction: number) => void) | undefined;
+    const r = await host.analyze(
+      {
+        model: opts.model,
+        text: input.text,
+        queryRange: targets.query && { start: targets.query.start, end: targets.query.end },
+        needleRange: targets.needle && { start: targets.needle.start, end: targets.needle.end },
+        integerPositions: opts.integerPositions,
+        storage: opts.storage,
+        overflow: opts.truncate ? 'truncate' : 'refuse',
+        maxTokens: opts.maxTokens,
+        label: shownInput,
+      },
+      {
+        signal: cancel.signal,
+        onProgress: (p) => {
+          if (p.phase === 'tokenized') {
+            name = p.model;
+            // Past this point the request is valid: show warnings before a possibly long conversion.
+            for (const w of [...input.warnings, ...p.warnings]) process.stderr.write(`repo-lens: warning: ${w}\n`);
+          } else if (p.phase === 'converting') {
+            convertProgress ??= progressPrinter(name);
+            convertProgress(p.message, p.fraction);
+          } else if (p.phase === 'running') {
+            progressNote(p.tokens, `running ${name} on ${p.tokens} tokens (${opts.integerPositions ? 'integer' : 'learned'} positions)`);
+          }
+        },
+      },
+    );
+    name = r.model.name;
+    if (!r.model.cache.hit) {
+      process.stderr.write(`repo-lens: converted ${name} in ${(r.timings.convertMs / 1000).toFixed(1)} s (cached in ${r.model.cache.dir})\n`);
+    }
+    warnings.push(...r.warnings);
+    const info = r.model.info;
+    const T = r.encoding.ids.length;
+    // The plan with how query and needle were chosen; an automatic needle is looked for in the
+    // analysed part of the text only. Query tokens are the ones the worker ran.
+    const analysed = r.truncated ? input.text.slice(0, r.truncated.endOffset) : input.text;
+    const query: TargetChoice = targets.query ?? {
+      start: r.plan.query.start,
+      end: r.plan.query.end,
+      source: 'default',
+      note: 'last non-blank line of the analysed part (--truncate)',
+    };
+    const needle = targets.needle ?? findNeedleSentence(analysed, query);
+    const plan = planAnalysis(analysed, r.encoding, { queryRange: query, needleRange: needle });
+    // The needle split compares with the other position mode: a second forward pass of the same
+    // request. A model without RePo layers computes the same thing in both modes.
+    let ablation: RunResult | undefined;
+    let ablationRunMs: number | undefined;
+    if (opts.ablation && plan.needle) {
+      if (info.repoLayers.length === 0) ablation = r.run;
+      else {
+        progressNote(T, `second pass with ${opts.integerPositions ? 'learned' : 'integer'} positions (needle split; --no-ablation skips it)`);
+        const r2 = await host.analyze(
+          {
+            model: opts.model,
+            text: input.text,
+            queryRange: { start: r.plan.query.start, end: r.plan.query.end },
+            integerPositions: !opts.integerPositions,
+            storage: opts.storage,
+            overflow: opts.truncate ? 'truncate' : 'refuse',
+            maxTokens: opts.maxTokens,
+            label: shownInput,
+          },
+          { signal: cancel.signal },
+        );
+        ablation = r2.run;
+        ablationRunMs = r2.timings.runMs;
+      }
+    }
+    progressNote(T, 'summarising curves, structure and attention');
     analysis = buildAnalysis({
       text: input.text,
       bomStripped: input.bomStripped,
-      enc,
+      enc: r.encoding,
       info,
-      result,
+      result: r.run,
       plan,
       integerPositions: opts.integerPositions,
+      ablation,
+      recentWindow: opts.recentWindow,
       modelExtra: {
-        source: src.kind,
-        path: src.dir,
+        source: r.model.kind,
+        path: r.model.dir,
         vocabSize: info.vocabSize,
         maxPositions: info.maxPositions,
         peMode: info.peMode,
         storage: info.storage,
-        device: session.executionProvider,
-        deviceNote: session.providerNote,
-        tokenizer: tokenizer.kind,
-        cache: { hit: cached.hit, key: cached.key },
+        device: r.executionProvider,
+        deviceNote: r.providerNote,
+        tokenizer: r.model.tokenizer,
+        cache: { hit: r.model.cache.hit, key: r.model.cache.key },
       },
       extra: {
         tool: { name: 'repo-lens', version: packageVersion() },
         input: opts.input,
         warnings,
         timings: {
-          tokenizeMs: round1(tokenizeMs),
-          convertMs: round1(cached.convertMs),
-          loadMs: round1(loadMs),
-          runMs: round1(runMs),
+          tokenizeMs: round1(r.timings.tokenizeMs),
+          convertMs: round1(r.timings.convertMs),
+          loadMs: round1(r.timings.loadMs),
+          runMs: round1(r.timings.runMs),
+          ...(ablationRunMs !== undefined ? { ablationRunMs: round1(ablationRunMs) } : {}),
           totalMs: round1(performance.now() - t0),
         },
+        ...(r.truncated ? { truncated: r.truncated } : {}),
       },
     });
+  } catch (e) {
+    if (isAbortError(e)) {
+      await host.dispose();
+      process.stderr.write('repo-lens: cancelled\n');
+      return 130;
+    }
+    const code = (e as { code?: string }).code;
+    const details = (e as { details?: { limit?: number } }).details;
+    if (code === 'TEXT_TOO_LONG' && details?.limit !== undefined && !opts.truncate) {
+      (e as Error).message += `; use --truncate to analyse the first ${details.limit}`;
+    }
+    throw e;
   } finally {
-    await session.dispose();
+    await host.dispose();
+    process.off('SIGINT', onSigint);
     removeEmptyOrtDebugLog();
+  }
+  if (cancel.signal.aborted) {
+    process.stderr.write('repo-lens: cancelled\n');
+    return 130;
   }
 
   if (opts.json === '-') process.stdout.write(JSON.stringify(analysis) + '\n');
   else if (opts.json) writeAtomic(opts.json, JSON.stringify(analysis) + '\n');
-  else process.stdout.write(summary(analysis, input.text));
+  if (opts.html) writeAtomic(opts.html, renderReportHtml({ analysis, text: input.text, bundle: reportBundle! }));
+  if (!opts.json) process.stdout.write(summary(analysis, input.text));
+  if (opts.html && !opts.json) process.stdout.write(`report  ${opts.html}\n`);
   return 0;
-}
-
-function checkLength(input: string, T: number, maxPositions: number, model: string): void {
-  if (Number.isFinite(maxPositions) && T > maxPositions) {
-    throw new AnalysisError(`${input} is ${T} tokens long, but ${model} handles at most ${maxPositions} tokens`);
-  }
 }
 
 /** Progress lines on stderr: a live line on a terminal, start and end only otherwise. */
@@ -405,10 +544,6 @@ function removeEmptyOrtDebugLog(): void {
   }
 }
 
-function ortLogLevel(v: string | undefined): 'verbose' | 'info' | 'warning' | 'error' | 'fatal' {
-  return v === 'verbose' || v === 'info' || v === 'warning' || v === 'error' ? v : 'fatal';
-}
-
 function round1(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
@@ -419,40 +554,4 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** A short quoted excerpt of the text for the terminal (JSON escaping keeps control chars visible). */
-function excerpt(text: string, start: number, end: number, max = 48): string {
-  const s = text.slice(start, end);
-  return JSON.stringify(s.length > max ? s.slice(0, max - 1) + '…' : s);
-}
-
-function summary(a: AnalysisJson, text: string): string {
-  const m = a.model as AnalysisJson['model'] & { device?: string; deviceNote?: string; source?: string };
-  const t = (a.timings ?? {}) as Record<string, number>;
-  const lines: string[] = [];
-  const repo = m.repoLayers.length ? `RePo layers ${m.repoLayers.join(',')}` : 'no RePo layers';
-  lines.push(`model   ${m.name} (${m.source}; ${m.numLayers} layers × ${m.numHeads} heads; ${repo}) on ${m.device}`);
-  if (m.deviceNote) lines.push(`        ${m.deviceNote}`);
-  lines.push(`text    ${a.text.length} UTF-16 units → ${a.tokens.length} tokens${a.text.bomStripped ? ' (BOM stripped)' : ''}`);
-  lines.push(
-    `query   ${a.query.start}:${a.query.end} ${excerpt(text, a.query.start, a.query.end)} (${a.query.tokens.length} tokens${a.query.defaulted ? ', last line' : ''})`,
-  );
-  if (a.needle) lines.push(`needle  ${a.needle.start}:${a.needle.end} ${excerpt(text, a.needle.start, a.needle.end)} (${a.needle.tokens.length} tokens)`);
-  lines.push(
-    `time    ${t.convertMs ? `convert ${(t.convertMs / 1000).toFixed(1)} s, ` : ''}load ${Math.round(t.loadMs)} ms, run ${Math.round(t.runMs)} ms, total ${Math.round(t.totalMs)} ms`,
-  );
-  if (a.integerPositions) lines.push('        positions: integer 0..T-1 (ablation)');
-  if (a.needleMass) {
-    lines.push('needle mass (query attention summed over needle tokens), top heads:');
-    for (const h of topHeads(a.needleMass, 5)) lines.push(`  layer ${h.layer} head ${h.head}  ${h.value.toFixed(4)}`);
-  }
-  if (a.positions.length) {
-    lines.push('learned position span (max − min) per RePo layer, over heads:');
-    a.positions.forEach((perHead, r) => {
-      const spans = perHead.map((row) => row.reduce((mx, v) => Math.max(mx, v), -Infinity) - row.reduce((mn, v) => Math.min(mn, v), Infinity));
-      lines.push(`  layer ${m.repoLayers[r]}  ${spans.map((s) => s.toFixed(1)).join('  ')}`);
-    });
-  }
-  return lines.join('\n') + '\n';
 }

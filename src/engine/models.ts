@@ -209,12 +209,16 @@ export interface TokenizerChoice {
 
 /**
  * - config.json `repo_lens.tokenizer == "bytes"` (the embedded models) → byte tokenizer.
- * - Otherwise there is no tokenizer we can load: Hugging Face tokenizer.json is not supported yet.
- *   If the vocabulary has at least 256 entries we fall back to bytes with an explicit warning
- *   (ids 0..255 exist, but they are not what the model's own tokenizer would produce); smaller
- *   vocabularies are refused.
+ * - Else a Hugging Face tokenizer.json in the folder → that tokenizer (byte-level BPE only, see
+ *   tokenizer/hf.ts); one we cannot read is an error, not a silent fallback, since byte tokens
+ *   would make every result on that model meaningless.
+ * - Else (no tokenizer at all): if the vocabulary has at least 256 entries we fall back to bytes
+ *   with an explicit warning (ids 0..255 exist, but they are not what the model's own tokenizer
+ *   would produce); smaller vocabularies are refused.
+ * Whether the tokenizer's ids fit the model's embedding is checked on the actual ids, per text
+ * (runtime/prepare.ts): a tokenizer.json from another model is refused there with the numbers.
  */
-export function chooseTokenizer(src: ModelSource): TokenizerChoice {
+export async function chooseTokenizer(src: ModelSource): Promise<TokenizerChoice> {
   const vocab = Number(src.config.vocab_size);
   const declared = src.config.repo_lens?.tokenizer;
   if (declared !== undefined) {
@@ -224,10 +228,17 @@ export function chooseTokenizer(src: ModelSource): TokenizerChoice {
     if (!(vocab >= 256)) throw new ModelError(`${src.name}: byte tokenizer needs vocab_size ≥ 256, config.json says ${vocab}`);
     return { tokenizer: new ByteTokenizer(vocab), warnings: [] };
   }
-  const hasHf = fs.existsSync(path.join(src.dir, 'tokenizer.json'));
-  const why = hasHf
-    ? `${src.name} has a Hugging Face tokenizer.json, which repo-lens cannot read yet`
-    : `${src.name} has no tokenizer repo-lens can use (no tokenizer.json, and config.json does not set repo_lens.tokenizer)`;
+  const hfPath = tokenizerJsonPath(src);
+  if (hfPath) {
+    // Loaded lazily: listing or resolving models should not pull in the tokenizer library.
+    const { loadHfTokenizer } = await import('./tokenizer/hf');
+    try {
+      return { tokenizer: await loadHfTokenizer(hfPath), warnings: [] };
+    } catch (e) {
+      throw new ModelError(`${src.name}: cannot use its tokenizer.json: ${(e as Error).message}`);
+    }
+  }
+  const why = `${src.name} has no tokenizer repo-lens can use (no tokenizer.json, and config.json does not set repo_lens.tokenizer)`;
   if (!(vocab >= 256)) {
     throw new ModelError(`${why}, and its vocabulary (${vocab}) is too small to fall back to byte tokens`);
   }
@@ -237,6 +248,13 @@ export function chooseTokenizer(src: ModelSource): TokenizerChoice {
       `${why}; falling back to byte tokens (id = UTF-8 byte value), which are NOT the model's own tokens, so results on real text are not meaningful`,
     ],
   };
+}
+
+/** The checkpoint's tokenizer.json, or null when it has none (a config-declared tokenizer wins). */
+export function tokenizerJsonPath(src: ModelSource): string | null {
+  if (src.config.repo_lens?.tokenizer !== undefined) return null;
+  const p = path.join(src.dir, 'tokenizer.json');
+  return fs.existsSync(p) ? p : null;
 }
 
 /** Base folder of the cache: $REPO_LENS_CACHE, else $XDG_CACHE_HOME/repo-lens, else ~/.cache/repo-lens. */

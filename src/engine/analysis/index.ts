@@ -1,3 +1,6 @@
 export * from './ranges';
 export * from './attention';
 export * from './analysis';
+export * from './targets';
+export * from './split';
+export * from './summaries';

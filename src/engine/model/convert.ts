@@ -11,7 +11,7 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { openCheckpoint, WeightSpec } from '../checkpoint';
 import { DataType, StreamedTensor } from '../onnx/builder';
-import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, DEFAULT_CHUNK } from '../onnx/repo-olmo2';
+import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, DEFAULT_CHUNK, GraphOutputs } from '../onnx/repo-olmo2';
 import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
@@ -33,6 +33,12 @@ export interface ConvertOptions {
   /** Main-attention implementation (for benchmarks and checks; the default is linear in T). */
   attention?: AttentionImpl;
   chunk?: number;
+  /**
+   * 'logits' writes a graph with last_logits as its only output (no positions, no query attention):
+   * the baseline the benchmark compares the analysing graph with. RePoSession cannot run it.
+   * Default 'analysis'.
+   */
+  outputs?: GraphOutputs;
 }
 
 export async function convertCheckpoint(
@@ -74,7 +80,12 @@ export async function convertCheckpoint(
       chunks: () => ckpt.weights.convertedChunks(spec.source, as),
     };
   };
-  const built = buildRePoOlmo2Graph(arch, ckpt.specs, weightFor, { storage, attention, chunk: opts.chunk });
+  const built = buildRePoOlmo2Graph(arch, ckpt.specs, weightFor, {
+    storage,
+    attention,
+    chunk: opts.chunk,
+    outputs: opts.outputs,
+  });
   const model: onnx.IModelProto = {
     irVersion: built.irVersion,
     opsetImport: built.opsetImport,

@@ -35,7 +35,15 @@ export interface GraphOptions {
   attention?: AttentionImpl;
   /** Query rows per block for 'chunked'. */
   chunk?: number;
+  /**
+   * 'analysis' (default): positions, query attention and last logits. 'logits': last_logits only,
+   * with the query-attention rows and position outputs left out of the graph (the same inputs are
+   * still declared, so callers feed it alike); used to measure what the inspection outputs cost.
+   */
+  outputs?: GraphOutputs;
 }
+
+export type GraphOutputs = 'analysis' | 'logits';
 
 export interface BuiltGraph {
   graph: onnx.IGraphProto;
@@ -59,6 +67,7 @@ export function buildRePoOlmo2Graph(
 ): BuiltGraph {
   const impl = opts.attention ?? DEFAULT_ATTENTION;
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  const inspect = (opts.outputs ?? 'analysis') === 'analysis';
   const g = new GraphBuilder();
   const H = arch.numHeads;
   const D = arch.headDim;
@@ -147,10 +156,11 @@ export function buildRePoOlmo2Graph(
 
   // One dummy row (0) is appended to the query rows and dropped at the end: ORT 1.30 crashes
   // (SIGFPE) in the FusedMatMul its optimiser builds here when Q = 0.
-  const rowsPlus = g.op('Concat', [queryRows, zero1], { axis: 0 }); // [Q+1]
-  const qCount = g.op('Shape', [queryRows]); // [1] = [Q]
+  // (Built only for the analysis outputs: a logits-only graph leaves query_rows unread.)
+  const rowsPlus = inspect ? g.op('Concat', [queryRows, zero1], { axis: 0 }) : ''; // [Q+1]
+  const qCount = inspect ? g.op('Shape', [queryRows]) : ''; // [1] = [Q]
   // Query attention mask: key column j > query row i → -inf. [Q+1,T]
-  const qMask = g.op('Greater', [posI, g.op('Unsqueeze', [rowsPlus, g.i64([1])])]);
+  const qMask = inspect ? g.op('Greater', [posI, g.op('Unsqueeze', [rowsPlus, g.i64([1])])]) : '';
 
   // ---- embedding ---------------------------------------------------------------------------------
   const embed = storedWeight('model.embed_tokens.weight');
@@ -176,7 +186,7 @@ export function buildRePoOlmo2Graph(
 
     if (isRepo && arch.peMode === 'nope') {
       // No rotation; the reference reports zeros as this layer's positions.
-      positionsOut.push(g.op('ConstantOfShape', [g.op('Concat', [hVec, tVec], { axis: 0 })]));
+      if (inspect) positionsOut.push(g.op('ConstantOfShape', [g.op('Concat', [hVec, tVec], { axis: 0 })]));
     } else {
       let cos: string;
       let sin: string;
@@ -187,7 +197,7 @@ export function buildRePoOlmo2Graph(
         ]);
         const z = linear(r, p + 'self_attn.final_map.weight'); // [T, H]
         const pos = g.op('Where', [integerPositions, posCol, z]); // [T, H]
-        positionsOut.push(g.op('Transpose', [pos], { perm: [1, 0] })); // [H, T]
+        if (inspect) positionsOut.push(g.op('Transpose', [pos], { perm: [1, 0] })); // [H, T]
         [cos, sin] = trig(g.op('Unsqueeze', [pos, g.i64([2])])); // [T, H, D/2]
       } else {
         [cos, sin] = integerTrig();
@@ -201,7 +211,7 @@ export function buildRePoOlmo2Graph(
     const vH = g.op('Transpose', [v3], { perm: [1, 0, 2] }); // [H, T, D]
 
     // Requested attention rows, from the same rotated q and k as the main attention.
-    {
+    if (inspect) {
       const qs = g.op('Transpose', [g.op('Gather', [q3, rowsPlus], { axis: 0 })], { perm: [1, 0, 2] }); // [H,Q+1,D]
       const s = g.op('Div', [g.op('MatMul', [qs, kT]), sqrtD]); // [H,Q,T]
       const probs = g.op('Softmax', [g.op('Where', [qMask, negInf, s])], { axis: -1 });
@@ -258,16 +268,20 @@ export function buildRePoOlmo2Graph(
   const logits = linear(rmsNorm(h, 'model.norm.weight'), 'lm_head.weight'); // [1, V]
   g.op('Reshape', [logits, g.i64([-1])], {}, { outputs: [GRAPH_IO.lastLogits] });
 
-  if (R === 0) {
+  if (!inspect) {
+    // Logits-only variant: nothing else leaves the graph.
+  } else if (R === 0) {
     g.op('ConstantOfShape', [g.op('Concat', [g.i64([0]), hVec, tVec], { axis: 0 })], {}, { outputs: [GRAPH_IO.positions] });
   } else {
     const parts = positionsOut.map((x) => g.op('Unsqueeze', [x, zero1]));
     g.op('Concat', parts, { axis: 0 }, { outputs: [GRAPH_IO.positions] });
   }
-  const attention = g.op('Concat', attentionOut, { axis: 0 }); // [L,H,Q+1,T]
-  g.op('Slice', [attention, zero1, qCount, g.i64([2])], {}, { outputs: [GRAPH_IO.attention] });
-  g.output(GRAPH_IO.positions, FLOAT, [R, H, 'T']);
-  g.output(GRAPH_IO.attention, FLOAT, [L, H, 'Q', 'T']);
+  if (inspect) {
+    const attention = g.op('Concat', attentionOut, { axis: 0 }); // [L,H,Q+1,T]
+    g.op('Slice', [attention, zero1, qCount, g.i64([2])], {}, { outputs: [GRAPH_IO.attention] });
+    g.output(GRAPH_IO.positions, FLOAT, [R, H, 'T']);
+    g.output(GRAPH_IO.attention, FLOAT, [L, H, 'Q', 'T']);
+  }
   g.output(GRAPH_IO.lastLogits, FLOAT, [arch.vocabSize]);
 
   const opsetImport: onnx.IOperatorSetIdProto[] = [{ domain: '', version: opset }];
