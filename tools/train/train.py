@@ -130,6 +130,9 @@ def main():
     ap.add_argument("--max-len", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from <out>/train_state.pt (model, optimiser, RNG and curriculum state): "
+                         "a resumed run takes exactly the steps an uninterrupted one would")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -143,12 +146,23 @@ def main():
                 torch.nn.init.trunc_normal_(p, std=0.02, a=-0.04, b=0.04)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "train_log.jsonl"), "a")
+    state_path = os.path.join(args.out, "train_state.pt")
     cur = args.start_len
     ema = 0.0
-    t0 = time.time()
+    first = 1
+    wall_before = 0.0
+    if args.resume and os.path.exists(state_path):
+        st = torch.load(state_path, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        rng.setstate(st["python_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        cur, ema, first, wall_before = st["stage_len"], st["ema"], st["step"] + 1, st["wall_s"]
+        print(f"resumed at step {first} (context stage {cur})", flush=True)
+    log = open(os.path.join(args.out, "train_log.jsonl"), "a")
+    t0 = time.time() - wall_before
     tasks = list(TASKS)
-    for step in range(1, args.steps + 1):
+    for step in range(first, args.steps + 1):
         lr = args.lr * min(1.0, step / 200)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -182,6 +196,11 @@ def main():
                                              "batch_tokens": args.batch_tokens, "lr": args.lr}
             model.cfg.raw = cfg_raw
             save_checkpoint(model, args.out)
+            tmp = state_path + ".tmp"
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "python_rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state(), "stage_len": cur, "ema": ema, "step": step,
+                        "wall_s": time.time() - t0}, tmp)
+            os.replace(tmp, state_path)
     log.close()
 
 
