@@ -101,23 +101,6 @@ def answer_loss_and_acc(model, x, spans, q_starts=None):
     return loss, correct
 
 
-@torch.no_grad()
-def evaluate(model, seed: int, length: int, n: int, tasks=None):
-    """Exact match per task on held-out samples (a seed range never used in training)."""
-    model.eval()
-    rng = random.Random(10_000_000 + seed * 7919 + length)
-    res = {}
-    for t in (tasks or list(TASKS)):
-        ok = 0
-        for i in range(n):
-            x, spans, _ = make_batch(rng, [t], 1, length)
-            _, c = answer_loss_and_acc(model, x, spans)
-            ok += c[0]
-        res[t] = ok / n
-    model.train()
-    return res
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", choices=["repo", "rope"], required=True)
