@@ -1,8 +1,9 @@
 /**
  * InferenceHost: the caller's side of the inference runtime, shared by the CLI and the VS Code
- * extension. Inference runs in one worker_threads Worker (worker.ts), never on the caller's event
- * loop; the caller's thread only resolves the model folder (a few small file reads) and keeps the
- * results cache.
+ * extension. Inference runs in one worker_threads Worker (worker.ts, transport 'worker', the
+ * default) or in one child process (child.ts, transport 'child-process': a native crash there
+ * cannot take the caller's process down), never on the caller's event loop; the caller's thread
+ * only resolves the model folder (a few small file reads) and keeps the results cache.
  *
  * - Requests are queued here and sent to the worker one at a time (the worker runs them one after
  *   another anyway), so a cancelled or crashed request never strands others inside the worker.
@@ -19,19 +20,20 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { AnalysisPlan } from '../analysis';
 import type { RunResult } from '../model/types';
 import { ModelSource, cacheKey, resolveModel, tokenizerJsonPath } from '../models';
 import type { Encoding } from '../tokenizer/types';
 import { AbortError, EngineError, fromWire } from './errors';
 import { LruCache } from './lru';
+import { Transport, startTransport } from './transport';
 import {
   AnalyzeProgress,
   AnalyzeRequest,
   AnalyzeTimings,
   ExecutionProviderChoice,
   HostMessage,
+  InferenceTransportKind,
   PROTOCOL_VERSION,
   TruncationInfo,
   WireResult,
@@ -49,7 +51,16 @@ export interface InferenceHostOptions {
   cacheDir?: string;
   /** Results cache budget in bytes (default 256 MiB); 0 turns the cache off. */
   resultCacheBytes?: number;
-  /** The compiled worker script; default worker.js beside this file. Set it when bundling. */
+  /**
+   * 'worker' (default): a worker thread of this process. 'child-process': a process of its own,
+   * so a native crash in onnxruntime kills only that process (then pending requests reject with
+   * WORKER_CRASHED and the next request starts a fresh one).
+   */
+  transport?: InferenceTransportKind;
+  /**
+   * The compiled server script: default worker.js (worker) or child.js (child-process) beside this
+   * file. Set it when bundling.
+   */
   workerPath?: string;
 }
 
@@ -100,7 +111,8 @@ export class InferenceHost {
   private readonly init: WorkerInit;
   private readonly workerPath: string;
   private readonly cache: LruCache<AnalyzeResult>;
-  private worker?: Worker;
+  private readonly transport: InferenceTransportKind;
+  private worker?: Transport;
   private workerExit?: Promise<void>;
   private workerError?: Error;
   private stopping = false;
@@ -118,13 +130,26 @@ export class InferenceHost {
       throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     }
     this.init = { protocol: PROTOCOL_VERSION, executionProvider: ep, threads: opts.threads, cacheDir: opts.cacheDir };
-    this.workerPath = opts.workerPath ?? path.join(__dirname, 'worker.js');
+    const transport = opts.transport ?? 'worker';
+    if (transport !== 'worker' && transport !== 'child-process') throw new RangeError(`transport must be worker or child-process, got "${transport}"`);
+    this.transport = transport;
+    this.workerPath = opts.workerPath ?? path.join(__dirname, transport === 'worker' ? 'worker.js' : 'child.js');
     this.cache = new LruCache(opts.resultCacheBytes ?? DEFAULT_RESULT_CACHE_BYTES);
   }
 
   /** How many workers were started so far (a crash or a restart shows up here). */
   get workerStarts(): number {
     return this.starts;
+  }
+
+  /** The inference child's process id (transport 'child-process' while one runs), for diagnostics and tests. */
+  get inferencePid(): number | undefined {
+    return this.worker?.pid;
+  }
+
+  /** Whether a request is running or queued. */
+  get busy(): boolean {
+    return this.inflight !== undefined || this.queue.length > 0;
   }
 
   analyze(request: AnalyzeRequest, opts: AnalyzeOptions = {}): Promise<AnalyzeResult> {
@@ -235,35 +260,35 @@ export class InferenceHost {
     this.post({ type: 'analyze', id: job.id, request: job.request });
   }
 
-  private ensureWorker(): Worker {
+  private ensureWorker(): Transport {
     if (this.worker) return this.worker;
     if (!fs.existsSync(this.workerPath)) {
       throw new EngineError(`inference worker script not found at ${this.workerPath} (when bundling, pass workerPath)`, 'WORKER_CRASHED');
     }
-    const w = new Worker(this.workerPath, { workerData: this.init });
+    let resolveExit!: () => void;
+    this.workerExit = new Promise((resolve) => (resolveExit = resolve));
+    this.workerError = undefined;
+    this.stopping = false;
+    const w: Transport = startTransport(this.transport, this.workerPath, this.init, {
+      message: (m: WorkerMessage) => {
+        if (this.worker === w) this.onMessage(m);
+      },
+      error: (e) => {
+        if (this.worker === w) this.workerError = e;
+      },
+      exit: (detail, code) => {
+        this.onExit(w, detail, code);
+        resolveExit();
+      },
+    });
     w.unref(); // referenced only while it has work (see pump)
     this.starts++;
     this.worker = w;
-    this.workerError = undefined;
-    this.stopping = false;
-    w.on('message', (m: WorkerMessage) => this.onMessage(m));
-    w.on('error', (e) => {
-      this.workerError = e;
-    });
-    w.on('messageerror', (e) => {
-      this.workerError = e;
-    });
-    this.workerExit = new Promise((resolve) => {
-      w.once('exit', (code) => {
-        this.onExit(w, code);
-        resolve();
-      });
-    });
     return w;
   }
 
   private post(m: HostMessage): void {
-    this.worker?.postMessage(m);
+    this.worker?.post(m);
   }
 
   private onMessage(m: WorkerMessage): void {
@@ -295,7 +320,7 @@ export class InferenceHost {
     this.pump();
   }
 
-  private onExit(w: Worker, code: number): void {
+  private onExit(w: Transport, detail: string, code: number | null): void {
     if (this.worker !== w) return;
     this.worker = undefined;
     const expected = this.stopping;
@@ -303,9 +328,10 @@ export class InferenceHost {
     const pending = [...(this.inflight ? [this.inflight] : []), ...this.queue.splice(0)];
     this.inflight = undefined;
     if (expected && pending.length === 0) return;
-    const why = this.workerError ? `: ${this.workerError.message}` : ` (exit code ${code})`;
+    const why = this.workerError ? `: ${this.workerError.message}` : ` (${detail})`;
+    const what = w.kind === 'worker' ? 'the inference worker' : 'the inference process';
     const crash = () =>
-      new EngineError(`the inference worker stopped unexpectedly${why}; the next analysis starts a new one`, 'WORKER_CRASHED', { exitCode: code });
+      new EngineError(`${what} stopped unexpectedly${why}; the next analysis starts a new one`, 'WORKER_CRASHED', { exitCode: code, detail });
     for (const job of pending) this.settle(job, undefined, crash());
   }
 }

@@ -8,7 +8,7 @@
  * copied or JSON-encoded): the three model outputs (Float32Array) and the token ids and offsets
  * (Int32Array).
  *
- * This file holds types only (plus two constants), so both ends can import it without pulling in
+ * This file holds types only (plus a few constants), so both ends can import it without pulling in
  * anything heavy.
  */
 import type { AnalysisPlan, TextRange } from '../analysis';
@@ -16,6 +16,12 @@ import type { ModelInfo } from '../model/types';
 
 /** Bumped on any incompatible change; the worker refuses to start on a mismatch. */
 export const PROTOCOL_VERSION = 1;
+
+/** Environment variable that carries the JSON WorkerInit to a child-process server (child.ts). */
+export const CHILD_INIT_ENV = 'REPO_LENS_INFERENCE_INIT';
+
+/** Where inference runs: a worker thread of this process, or a child process of its own. */
+export type InferenceTransportKind = 'worker' | 'child-process';
 
 export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda';
 

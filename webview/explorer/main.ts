@@ -1,0 +1,222 @@
+/// <reference lib="dom" />
+/**
+ * The head explorer webview. Talks to the extension host only through the typed messages of
+ * src/shared/protocol.ts. Its state (the selection and the analysis itself, typed arrays as
+ * base64) is kept with setState, so hiding the view or reloading the window restores it without
+ * running the model again.
+ */
+import type { Chart } from 'chart.js';
+import { decodePayload, encodePayload, type StoredPayload } from '../../src/shared/codec';
+import {
+  DEFAULT_SELECTION,
+  EXPLORER_PROTOCOL_VERSION,
+  type ExplorerPayload,
+  type ExplorerSelection,
+  type ExportKind,
+  type HostToWebview,
+  type WebviewToHost,
+} from '../../src/shared/protocol';
+import { button, checkbox, el, select } from './dom';
+import { renderNeedle, topToken } from './needle';
+import { renderPositions, type PositionsView } from './positions';
+
+interface VsCodeApi {
+  postMessage(m: WebviewToHost): void;
+  getState(): SavedState | undefined;
+  setState(s: SavedState): void;
+}
+interface SavedState {
+  selection: ExplorerSelection;
+  payload?: StoredPayload;
+  stale?: boolean;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app')!;
+
+let payload: ExplorerPayload | undefined;
+/** The payload's saved form, encoded once per analysis (not on every click). */
+let storedPayload: StoredPayload | undefined;
+let selection: ExplorerSelection = { ...DEFAULT_SELECTION };
+let stale = false;
+let cursor = -1;
+let charts: Chart[] = [];
+let positionsView: PositionsView | undefined;
+let statusLine: HTMLElement | undefined;
+
+const post = (m: WebviewToHost) => vscode.postMessage(m);
+
+function save(): void {
+  if (payload && !storedPayload) storedPayload = encodePayload(payload);
+  vscode.setState({ selection, stale, ...(storedPayload ? { payload: storedPayload } : {}) });
+}
+
+function restore(): void {
+  const s = vscode.getState();
+  if (!s) return;
+  selection = { ...DEFAULT_SELECTION, ...s.selection };
+  stale = !!s.stale;
+  if (s.payload) {
+    try {
+      payload = decodePayload(s.payload);
+      storedPayload = s.payload;
+    } catch (e) {
+      post({ type: 'log', level: 'error', message: `could not restore the saved analysis: ${String(e)}` });
+    }
+  }
+}
+
+function selectToken(t: number): void {
+  if (!payload || t < 0 || t >= payload.T) return;
+  cursor = t;
+  positionsView?.setCursor(t);
+  post({ type: 'selectToken', id: payload.id, documentUri: payload.documentUri, baseOffset: payload.baseOffset, start: payload.starts[t], end: payload.ends[t] });
+}
+
+function reportSelection(): void {
+  if (!payload) return;
+  const R = payload.model.repoLayers.length;
+  const r = Math.min(selection.repoLayer, Math.max(0, R - 1));
+  post({ type: 'selection', id: payload.id, repoLayer: r, layer: R ? payload.model.repoLayers[r] : -1, head: selection.head });
+}
+
+function update(change: Partial<ExplorerSelection>): void {
+  selection = { ...selection, ...change };
+  save();
+  render();
+  if ('repoLayer' in change || 'head' in change) reportSelection();
+}
+
+function requestExport(kind: ExportKind): void {
+  if (!payload) return;
+  const canvas = positionsView?.bigCanvas;
+  if (kind === 'png') {
+    if (!canvas || selection.view !== 'positions') {
+      setStatus('Open the position curves to export a chart as PNG.');
+      return;
+    }
+    post({ type: 'export', kind, id: payload.id, pngDataUrl: canvas.toDataURL('image/png') });
+  } else post({ type: 'export', kind, id: payload.id });
+}
+
+function setStatus(text: string): void {
+  if (statusLine) statusLine.textContent = text;
+}
+
+function render(): void {
+  for (const c of charts.splice(0)) c.destroy();
+  positionsView = undefined;
+  app.replaceChildren();
+  if (!payload) {
+    app.append(el('p', { class: 'empty' }, 'Run “Analyze with RePo” on an editor to see its heads here.'));
+    return;
+  }
+  const p = payload;
+  const R = p.model.repoLayers.length;
+  const header = el(
+    'div',
+    { class: 'header' },
+    el('strong', {}, p.documentLabel),
+    ` · ${p.model.name} · ${p.T} tokens · ${p.model.device}`,
+    ...(stale ? [el('span', { class: 'stale', 'data-testid': 'stale' }, ' · out of date: the text changed since this analysis')] : []),
+  );
+  const controls = el(
+    'div',
+    { class: 'controls' },
+    select('view', [['positions', 'position curves'], ['needle', 'needle mass']], selection.view, (v) => update({ view: v as ExplorerSelection['view'] })),
+  );
+  if (selection.view === 'positions') {
+    controls.append(
+      select('RePo layer', p.model.repoLayers.map((l, r) => [String(r), `layer ${l}`]), String(Math.min(selection.repoLayer, Math.max(0, R - 1))), (v) =>
+        update({ repoLayer: Number(v) }),
+      ),
+      select('bands', [['none', 'none'], ['segments', 'segments'], ['rows', 'table rows']], selection.bands, (v) => update({ bands: v as ExplorerSelection['bands'] })),
+      checkbox('focus y-range', selection.focus, (v) => update({ focus: v })),
+      checkbox('integer diagonal', selection.diagonal, (v) => update({ diagonal: v })),
+    );
+  } else {
+    controls.append(select('part', [['needle', 'needle'], ['recent', 'recent'], ['rest', 'rest']], selection.part, (v) => update({ part: v as ExplorerSelection['part'] })));
+  }
+  const exports = el(
+    'div',
+    { class: 'exports' },
+    button('PNG', () => requestExport('png')),
+    button('JSON', () => requestExport('json')),
+    button('CSV positions', () => requestExport('csv-positions')),
+    button('CSV needle', () => requestExport('csv-needle')),
+  );
+  statusLine = el('p', { class: 'status', 'data-testid': 'status' });
+  const body = el('div', { class: 'body' });
+  app.append(header, controls, body, exports, statusLine);
+
+  if (selection.view === 'positions') {
+    positionsView = renderPositions(body, p, selection, cursor, (h) => update({ head: h }), selectToken);
+    charts = positionsView.charts;
+  } else {
+    renderNeedle(body, p, selection, (side, l, h) => {
+      const flat = side === 'learned' ? p.attentionLearned : p.attentionInteger;
+      const t = topToken(p, flat, l, h, selection.part);
+      selection = { ...selection, head: h };
+      save();
+      post({ type: 'selection', id: p.id, repoLayer: selection.repoLayer, layer: l, head: h });
+      if (t >= 0) selectToken(t);
+    });
+  }
+  document.body.dataset.rendered = p.id;
+  post({ type: 'rendered', id: p.id, view: selection.view, heads: p.model.numHeads, tokens: p.T, charts: charts.length });
+}
+
+window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => {
+  const m = ev.data;
+  switch (m?.type) {
+    case 'analysis':
+      payload = m.payload;
+      storedPayload = undefined;
+      stale = false;
+      cursor = -1;
+      save();
+      render();
+      // The editor colours follow a head only once the user picks one here.
+      break;
+    case 'cursor':
+      if (payload && m.id === payload.id) {
+        cursor = m.token;
+        positionsView?.setCursor(m.token);
+      }
+      break;
+    case 'reveal':
+      if (payload && m.id === payload.id) {
+        cursor = m.token;
+        if (selection.view !== 'positions' || m.repoLayer !== undefined || m.head !== undefined) {
+          update({ view: 'positions', ...(m.repoLayer !== undefined ? { repoLayer: m.repoLayer } : {}), ...(m.head !== undefined ? { head: m.head } : {}) });
+        } else positionsView?.setCursor(m.token);
+      }
+      break;
+    case 'stale':
+      if (payload && m.id === payload.id && stale !== m.stale) {
+        stale = m.stale;
+        save();
+        render();
+      }
+      break;
+    case 'clear':
+      payload = undefined;
+      storedPayload = undefined;
+      save();
+      render();
+      setStatus(m.reason);
+      break;
+    case 'exported':
+      setStatus(m.message);
+      break;
+  }
+});
+
+document.addEventListener('securitypolicyviolation', (e) => {
+  post({ type: 'log', level: 'error', message: `CSP violation: ${e.violatedDirective} ${e.blockedURI}` });
+});
+
+restore();
+render();
+post({ type: 'ready', protocol: EXPLORER_PROTOCOL_VERSION, ...(payload ? { restoredId: payload.id } : {}) });
