@@ -219,7 +219,8 @@ describe('analyze: terminal summary', () => {
     assert.match(r.stderr, /^repo-lens: running random-repo-bf16-sharded on \d{4} tokens \(learned positions\)$/m);
     assert.match(r.stderr, /^repo-lens: second pass with integer positions/m);
     assert.match(r.stderr, /^repo-lens: summarising/m);
-    assert.equal(r.stdout, '');
+    assert.match(r.stdout, /^model\s+random-repo-bf16-sharded /m, 'the summary still goes to stdout');
+    assert.match(r.stdout, new RegExp(`^json    ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
   });
 });
 

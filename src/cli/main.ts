@@ -59,7 +59,7 @@ analyze options:
   --truncate             analyse only the first tokens of a text that is too long (the model's
                          context, or --max-tokens), instead of refusing it
   --json OUT             write the analysis JSON (schema repo-lens/analysis@1) to OUT ("-" = stdout);
-                         without it a short summary is printed
+                         a short summary is printed unless OUT is "-"
   --html OUT             write a self-contained HTML report (works offline, from file://)
 
 Default query: the last non-blank line when it is a question (or one of the 2 lines before it is);
@@ -511,8 +511,12 @@ async function analyze(args: string[]): Promise<number> {
   if (opts.json === '-') process.stdout.write(JSON.stringify(analysis) + '\n');
   else if (opts.json) writeAtomic(opts.json, JSON.stringify(analysis) + '\n');
   if (opts.html) writeAtomic(opts.html, renderReportHtml({ analysis, text: input.text, bundle: reportBundle! }));
-  if (!opts.json) process.stdout.write(summary(analysis, input.text));
-  if (opts.html && !opts.json) process.stdout.write(`report  ${opts.html}\n`);
+  // The summary goes to stdout unless stdout carries the JSON itself.
+  if (opts.json !== '-') {
+    process.stdout.write(summary(analysis, input.text));
+    if (opts.json) process.stdout.write(`json    ${opts.json}\n`);
+    if (opts.html) process.stdout.write(`report  ${opts.html}\n`);
+  }
   return 0;
 }
 
