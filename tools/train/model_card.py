@@ -85,6 +85,9 @@ AdamW lr {tr.get('lr')}, 200 warm-up steps, {tr.get('batch_tokens')} tokens per 
 doubling whenever the running exact-match accuracy on the three retrieval tasks passes 80%, up to 2048; at the top stage 30% of batches
 draw any length from 128 to 2048. Stopped at step {tr.get('steps')} (context stage {tr.get('stage_len')}) after {tr.get('wall_s', 0) / 60:.0f} minutes
 on one core of a 2-core machine shared with a second training run.
+The run's full state (weights, optimiser, RNG, curriculum) is kept in `tools/train/state/{name}.pt`: copy it to
+`<out>/train_state.pt` and run the same command with a larger `--steps` and `--resume` to continue exactly where it stopped,
+then `python tools/train/export.py --run <out> --name {name}`.
 
 ## Measured (held-out samples, {ev[name]['n_per_task']} per task and length; tools/train/evaluate.py)
 Exact match, both embedded models side by side:
