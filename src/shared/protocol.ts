@@ -11,11 +11,8 @@ import type { CurveSummaryJson, NeedleSplitJson } from '../engine/analysis';
 export const EXPLORER_PROTOCOL_VERSION = 1;
 
 /** A token-index span [start, end) labelled for the band shading behind the curves. */
-export interface TokenBand {
-  start: number;
-  end: number;
-  label: string;
-}
+import type { TokenBand } from '../engine/analysis/bands';
+export type { TokenBand };
 
 /** Only what the charts draw of a curve summary (the focus range, plateaus, jumps). */
 export type CurveMarks = Pick<CurveSummaryJson, 'focus' | 'plateaus' | 'jumps' | 'min' | 'max'>;

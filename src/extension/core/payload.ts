@@ -4,7 +4,10 @@
  * curve marks and structure bands. No `vscode` import.
  */
 import type { AnalysisJson } from '../../engine/analysis';
-import type { ExplorerPayload, TokenBand } from '../../shared/protocol';
+import type { ExplorerPayload } from '../../shared/protocol';
+import { structureBands } from '../../engine/analysis/bands';
+
+export { structureBands };
 
 export interface PayloadSource {
   id: string;
@@ -72,33 +75,6 @@ export function flatten3(x: number[][][]): Float32Array {
   let k = 0;
   for (const p of x) for (const q of p) for (let c = 0; c < C; c++) out[k++] = q[c];
   return out;
-}
-
-/** Token spans of segments, or of table rows (header row included), from the token map. */
-export function structureBands(a: AnalysisJson, kind: 'segments' | 'rows'): TokenBand[] {
-  const st = a.structure;
-  if (!st) return [];
-  const spans = new Map<string, TokenBand>();
-  for (let t = 0; t < a.tokens.length; t++) {
-    let key: string;
-    let label: string;
-    if (kind === 'segments') {
-      const s = st.tokens.segment[t];
-      if (s < 0) continue;
-      key = String(s);
-      label = st.segments[s].label;
-    } else {
-      const tb = st.tokens.table[t];
-      if (tb < 0) continue;
-      const row = st.tokens.row[t];
-      key = `${tb}:${row}`;
-      label = row < 0 ? 'header' : `row ${row + 1}`;
-    }
-    const b = spans.get(key);
-    if (b) b.end = t + 1;
-    else spans.set(key, { start: t, end: t + 1, label });
-  }
-  return [...spans.values()].sort((x, y) => x.start - y.start);
 }
 
 /** Reads value [i][j][k] of a flat [A·B·C] array. */

@@ -6,43 +6,12 @@
  */
 import { Chart, Decimation, LineController, LineElement, LinearScale, PointElement, Tooltip, type ChartDataset, type Plugin } from 'chart.js';
 import type { AnalysisJson, CurveSummaryJson } from '../../engine/analysis';
+import { structureBands, type TokenBand } from '../../engine/analysis/bands';
 import { checkbox, excerpt, fmt, h, pct, select } from './dom';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Decimation);
 
-export interface Band {
-  start: number;
-  /** Exclusive token index. */
-  end: number;
-  label: string;
-}
-
-/** Token spans of segments, or of table rows (header row included), from the token map. */
-export function structureBands(a: AnalysisJson, kind: 'segments' | 'rows'): Band[] {
-  const st = a.structure;
-  if (!st) return [];
-  const spans = new Map<string, Band>();
-  const T = a.tokens.length;
-  for (let t = 0; t < T; t++) {
-    let key: string, label: string;
-    if (kind === 'segments') {
-      const s = st.tokens.segment[t];
-      if (s < 0) continue;
-      key = String(s);
-      label = st.segments[s].label;
-    } else {
-      const tb = st.tokens.table[t];
-      if (tb < 0) continue;
-      const row = st.tokens.row[t];
-      key = `${tb}:${row}`;
-      label = row < 0 ? 'header' : `row ${row + 1}`;
-    }
-    const b = spans.get(key);
-    if (b) b.end = t + 1;
-    else spans.set(key, { start: t, end: t + 1, label });
-  }
-  return [...spans.values()].sort((x, y) => x.start - y.start);
-}
+export type Band = TokenBand;
 
 type Pt = { x: number; y: number };
 
