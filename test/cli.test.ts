@@ -227,6 +227,23 @@ describe('repo-lens analyze errors', () => {
     });
   }
 
+  it('--yarn 2 analyses a text past the trained context, which the plain model refuses', () => {
+    const outYarn = path.join(tmp, 'yarn.json');
+    const long = path.join(tmp, 'long-with-question.txt');
+    fs.writeFileSync(long, 'a'.repeat(4090) + '\nWhere?'); // 4097 byte tokens, the last line the query
+    const refused = cli(['analyze', long, '--model', MODEL, '--threads', '1', '--json', outYarn]);
+    assert.notEqual(refused.status, 0);
+    const run = cli(['analyze', long, '--model', MODEL, '--threads', '1', '--yarn', '2', '--json', outYarn]);
+    assert.equal(run.status, 0, run.stderr);
+    const j = JSON.parse(fs.readFileSync(outYarn, 'utf8'));
+    assert.equal(j.tokens.length, 4097);
+    assert.equal(j.model.maxPositions, 8192);
+    assert.equal(j.model.ropeType, 'yarn');
+    assert.equal(j.model.yarnFactor, 2);
+    const bad = cli(['analyze', long, '--model', MODEL, '--yarn', '3', '--json', outYarn]);
+    assert.match(bad.stderr, /--yarn must be 2 or 4, got "3"/);
+  });
+
   it('a checkpoint that fails to convert leaves no cache entry', () => {
     const broken = path.join(tmp, 'broken');
     fs.cpSync(MODEL, broken, { recursive: true });

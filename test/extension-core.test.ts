@@ -37,11 +37,14 @@ describe('extension helpers stay free of vscode', () => {
 
 describe('settings', () => {
   it('reads valid values and falls back, naming each bad one', () => {
-    const good = readConfig((k) => ({ model: ' rope-tiny ', executionProvider: 'cpu', threads: 2, maxTokens: 100, decorationMetric: 'position' })[k]);
-    assert.deepEqual(good, { config: { model: 'rope-tiny', executionProvider: 'cpu', threads: 2, maxTokens: 100, decorationMetric: 'position' }, problems: [] });
-    const bad = readConfig((k) => ({ model: '', executionProvider: 'tpu', threads: -1, maxTokens: 1.5, decorationMetric: 'rainbow' })[k]);
+    const good = readConfig((k) => ({ model: ' rope-tiny ', executionProvider: 'cpu', threads: 2, maxTokens: 100, decorationMetric: 'position', yarnFactor: 4, weightStorage: 'fp16' })[k]);
+    assert.deepEqual(good, {
+      config: { model: 'rope-tiny', executionProvider: 'cpu', threads: 2, maxTokens: 100, decorationMetric: 'position', yarnFactor: 4, weightStorage: 'fp16' },
+      problems: [],
+    });
+    const bad = readConfig((k) => ({ model: '', executionProvider: 'tpu', threads: -1, maxTokens: 1.5, decorationMetric: 'rainbow', yarnFactor: 3, weightStorage: 'int4' })[k]);
     assert.deepEqual(bad.config, DEFAULT_CONFIG);
-    assert.equal(bad.problems.length, 5);
+    assert.equal(bad.problems.length, 7);
     assert.match(bad.problems[1], /repoLens\.executionProvider: "tpu" is not valid; using "auto"/);
     assert.deepEqual(readConfig(() => undefined), { config: DEFAULT_CONFIG, problems: [] });
   });
@@ -57,6 +60,10 @@ describe('settings', () => {
     assert.deepEqual([model.newSession, model.rerun, model.redecorate], [false, true, false]);
     assert.match(model.reasons[0], /model changed to rope-tiny: analyses shown were made with repo-tiny/);
     assert.equal(classifyConfigChange(c, { ...c, maxTokens: 10 }).rerun, true);
+    const yarn = classifyConfigChange(c, { ...c, yarnFactor: 2 });
+    assert.deepEqual([yarn.newSession, yarn.rerun], [false, true]);
+    assert.match(yarn.reasons[0], /YaRN × 2/);
+    assert.equal(classifyConfigChange(c, { ...c, weightStorage: 'fp16' }).rerun, true);
     assert.deepEqual(classifyConfigChange(c, { ...c, decorationMetric: 'off' }), { newSession: false, rerun: false, redecorate: true, reasons: [] });
     assert.deepEqual(hostOptionsOf(c), { executionProvider: 'auto' });
     assert.deepEqual(hostOptionsOf({ ...c, threads: 1 }), { executionProvider: 'auto', threads: 1 });

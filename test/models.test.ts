@@ -14,6 +14,7 @@ import {
   listEmbeddedModels,
   repoRoot,
   resolveModel,
+  withYarn,
 } from '../src/engine/models';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -149,6 +150,27 @@ describe('configLimits', () => {
     const longer = { ...yarn, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 128 } };
     assert.equal(configLimits(longer).maxPositions, 512);
     assert.throws(() => configLimits({ ...yarn, model_type: 'llama' }, 'x'), (e: Error) => e instanceof ModelError && /^x: config.json: model_type "llama" is not supported/.test(e.message));
+  });
+});
+
+describe('withYarn', () => {
+  it('extends the context by the factor, keyed apart from the plain model, files untouched', () => {
+    const src = resolveModel(SHARDED);
+    const before = fs.readFileSync(path.join(SHARDED, 'config.json'));
+    const x2 = withYarn(src, 2);
+    assert.equal(configLimits(x2.config).maxPositions, 8192);
+    assert.equal(configLimits(withYarn(src, 4).config).maxPositions, 16384);
+    assert.deepEqual(x2.config.rope_scaling, { rope_type: 'yarn', factor: 2, original_max_position_embeddings: 4096 });
+    assert.equal(JSON.parse(x2.configBytes.toString('utf8')).max_position_embeddings, 8192);
+    assert.notEqual(cacheKey(x2, 'fp32', 'v1'), cacheKey(src, 'fp32', 'v1'));
+    assert.notEqual(cacheKey(x2, 'fp32', 'v1'), cacheKey(withYarn(src, 4), 'fp32', 'v1'));
+    assert.deepEqual(fs.readFileSync(path.join(SHARDED, 'config.json')), before);
+    assert.equal(src.config.rope_scaling, undefined, 'the source object is not modified');
+  });
+  it('refuses other factors and a checkpoint that already scales its rotary', () => {
+    const src = resolveModel(SHARDED);
+    assert.throws(() => withYarn(src, 3), (e: Error) => e instanceof ModelError && /YaRN factor must be one of 2, 4, got 3/.test(e.message));
+    assert.throws(() => withYarn(resolveModel(YARN), 2), (e: Error) => e instanceof ModelError && /already sets rope_scaling/.test(e.message));
   });
 });
 

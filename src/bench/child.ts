@@ -5,6 +5,7 @@
  *   node out/src/bench/child.js e2e    '<json args>'   one `repo-lens analyze` run, in process
  *   node out/src/bench/child.js model  '<json args>'   warm forward passes: analysing vs logits-only graph
  *   node out/src/bench/child.js matmul '<json args>'   fp32 MatMul rate of onnxruntime on this CPU
+ *   node out/src/bench/child.js convert '<json args>'  checkpoint → cached ONNX (time, peak RSS)
  */
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -56,6 +57,8 @@ interface E2eArgs {
   json: string;
   /** Where to write the analysed ids and query rows (for the model and torch runs). */
   tokensOut?: string;
+  /** More CLI options, e.g. --no-ablation (one forward pass, as the PyTorch reference runs). */
+  extraArgs?: string[];
 }
 
 async function e2e(a: E2eArgs): Promise<object> {
@@ -64,7 +67,7 @@ async function e2e(a: E2eArgs): Promise<object> {
   const code = await main([
     'analyze', a.text, '--model', a.model, '--threads', String(a.threads), '--device', 'cpu',
     '--query-range', a.queryRange, '--needle-range', a.needleRange, '--max-tokens', String(a.maxTokens),
-    '--json', a.json,
+    '--json', a.json, ...(a.extraArgs ?? []),
   ]);
   // performance.now() counts from process start: node start-up and module loading are included,
   // as they are in what a user waits for.
@@ -91,7 +94,8 @@ async function e2e(a: E2eArgs): Promise<object> {
 // ---- model: warm forward passes, analysing graph against logits-only graph ------------------------
 interface ModelArgs {
   analysis: string;
-  logits: string;
+  /** The logits-only twin; without it only the analysing graph is timed. */
+  logits?: string;
   tokens: string;
   threads: number;
   reps: number;
@@ -109,7 +113,7 @@ async function model(a: ModelArgs): Promise<object> {
   };
   const opts = cpuSessionOptions(a.threads);
   const full = await ort.InferenceSession.create(a.analysis, opts);
-  const bare = await ort.InferenceSession.create(a.logits, opts);
+  const bare = a.logits ? await ort.InferenceSession.create(a.logits, opts) : null;
   const time = async (s: ort.InferenceSession) => {
     const t0 = performance.now();
     const out = await s.run(feeds);
@@ -117,33 +121,36 @@ async function model(a: ModelArgs): Promise<object> {
   };
   // First run of each session is a cold one (allocation, kernel selection): timed, not counted.
   const coldFull = await time(full);
-  const coldBare = await time(bare);
+  const coldBare = bare ? await time(bare) : null;
   const tFull: number[] = [];
   const tBare: number[] = [];
   const t0 = performance.now();
   // Alternate the two graphs so load changes on the machine hit both alike.
   while (tFull.length < Math.max(1, a.reps)) {
     tFull.push((await time(full)).ms);
-    tBare.push((await time(bare)).ms);
+    if (bare) tBare.push((await time(bare)).ms);
     const spent = (performance.now() - t0) / 1000;
-    if (spent + (tFull[tFull.length - 1] + tBare[tBare.length - 1]) / 1000 > a.budgetS) break;
+    if (spent + (tFull[tFull.length - 1] + (tBare[tBare.length - 1] ?? 0)) / 1000 > a.budgetS) break;
   }
   const lf = coldFull.out[GRAPH_IO.lastLogits].data as Float32Array;
-  const lb = coldBare.out[GRAPH_IO.lastLogits].data as Float32Array;
-  let maxDiff = 0;
-  for (let i = 0; i < lf.length; i++) maxDiff = Math.max(maxDiff, Math.abs(lf[i] - lb[i]));
+  let maxDiff: number | null = null;
+  if (coldBare) {
+    const lb = coldBare.out[GRAPH_IO.lastLogits].data as Float32Array;
+    maxDiff = 0;
+    for (let i = 0; i < lf.length; i++) maxDiff = Math.max(maxDiff, Math.abs(lf[i] - lb[i]));
+  }
   const outputs = Object.keys(coldFull.out).map((k) => ({ name: k, bytes: (coldFull.out[k].data as Float32Array).byteLength }));
   await full.release();
-  await bare.release();
+  await bare?.release();
   return {
     T,
     Q: rows.length,
     analysisMs: median(tFull),
     analysisMinMs: Math.min(...tFull),
-    logitsOnlyMs: median(tBare),
-    logitsOnlyMinMs: Math.min(...tBare),
+    logitsOnlyMs: bare ? median(tBare) : null,
+    logitsOnlyMinMs: bare ? Math.min(...tBare) : null,
     coldAnalysisMs: coldFull.ms,
-    coldLogitsOnlyMs: coldBare.ms,
+    coldLogitsOnlyMs: coldBare?.ms ?? null,
     reps: tFull.length,
     analysisTimes: tFull,
     logitsOnlyTimes: tBare,
@@ -201,6 +208,28 @@ async function matmul(a: MatmulArgs): Promise<object> {
   return { threads: a.threads, sizes: results, peakGflops: Math.max(...results.map((r) => r.bestGflops)) };
 }
 
+// ---- convert: checkpoint → cached ONNX, as the CLI's first run does it ------------------------------
+interface ConvertArgs {
+  checkpoint: string;
+  storage: 'fp32' | 'fp16';
+}
+
+async function convert(a: ConvertArgs): Promise<object> {
+  const { convertCheckpoint, CONVERTER_VERSION } = await import('../engine/model/convert');
+  const { ensureConverted, resolveModel } = await import('../engine/models');
+  const t0 = performance.now();
+  // Into $REPO_LENS_CACHE, the cache the CLI uses: the analyse runs that follow hit this entry.
+  const r = await ensureConverted(resolveModel(a.checkpoint), {
+    storage: a.storage,
+    converterVersion: CONVERTER_VERSION,
+    convert: (dir, out, o) => convertCheckpoint(dir, out, o),
+  });
+  const ms = performance.now() - t0;
+  const mem = procMemory();
+  const bytes = fs.readdirSync(r.dir).reduce((n, f) => n + fs.statSync(`${r.dir}/${f}`).size, 0);
+  return { ms, hit: r.hit, peakRss: mem.peak, outputBytes: bytes, onnxPath: r.onnxPath };
+}
+
 async function run(): Promise<void> {
   const [, , mode, json] = process.argv;
   const args = JSON.parse(json ?? '{}');
@@ -208,8 +237,10 @@ async function run(): Promise<void> {
   if (mode === 'e2e') res = await e2e(args);
   else if (mode === 'model') res = await model(args);
   else if (mode === 'matmul') res = await matmul(args);
+  else if (mode === 'convert') res = await convert(args);
   else throw new Error(`unknown bench child mode ${mode}`);
-  process.stdout.write(JSON.stringify({ ok: true, ...res }) + '\n');
+  // A pipe write is asynchronous: exit only once the (possibly MBs long) line is flushed.
+  await new Promise<void>((resolve) => process.stdout.write(JSON.stringify({ ok: true, ...res }) + '\n', () => resolve()));
 }
 
 if (require.main === module) {

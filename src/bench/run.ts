@@ -118,7 +118,7 @@ function parseSize(s: string): string {
 
 // ---- child processes --------------------------------------------------------------------------
 
-function runNode(mode: string, args: object, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<any> {
+export function runNode(mode: string, args: object, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<any> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
@@ -140,7 +140,7 @@ function runNode(mode: string, args: object, env: NodeJS.ProcessEnv, timeoutMs: 
   });
 }
 
-function runPython(python: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number | string }> {
+export function runPython(python: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number | string }> {
   return new Promise((resolve) => {
     const p = execFile(python, args, { timeout: timeoutMs, maxBuffer: 64 * 2 ** 20, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, code: err ? ((err as { code?: number | string }).code ?? -1) : 0 });
@@ -256,7 +256,7 @@ function makePrompt(T: number): { text: string; query: [number, number]; needle:
 
 // ---- machine ----------------------------------------------------------------------------------
 
-function machineInfo(threads: number) {
+export function machineInfo(threads: number) {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
   try {
     cpuModel = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
@@ -423,7 +423,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function maxAbsDiff(a: number[] | undefined, b: number[] | undefined): number | null {
+export function maxAbsDiff(a: number[] | undefined, b: number[] | undefined): number | null {
   if (!a || !b || a.length !== b.length) return null;
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));

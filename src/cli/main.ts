@@ -1,5 +1,5 @@
 /**
- * repo-lens command line: `analyze`, `models`, `--help`.
+ * repo-lens command line: `analyze`, `download`, `models`, `--help`.
  *
  * Error policy: every failure the user can cause (bad option, missing file, unknown model, bad
  * range, text too long…) is reported as ONE line "repo-lens: …" on stderr and a non-zero exit code
@@ -25,9 +25,11 @@ import {
   planAnalysis,
 } from '../engine/analysis';
 import type { RunResult } from '../engine/model/types';
-import { listEmbeddedModels, modelCacheDir, repoRoot } from '../engine/models';
+import { OFFICIAL_REPO_ID, formatBytes, hubCacheDir, listDownloaded } from '../engine/download';
+import { cacheBase, listEmbeddedModels, modelCacheDir, repoRoot } from '../engine/models';
 import { InferenceHost, isAbortError } from '../engine/runtime';
 import { loadReportBundle, renderReportHtml } from '../report/page';
+import { downloadCommand } from './download';
 import { summary } from './summary';
 
 /** A mistake in how the command was called: exit code 2 and a pointer to --help. */
@@ -37,12 +39,14 @@ const HELP = `repo-lens: see how a RePo language model re-positions a prompt.
 
 Usage:
   repo-lens analyze <file|-> --model <name-or-folder> [options]
+  repo-lens download [<repo-id>] [--revision R]   (default ${OFFICIAL_REPO_ID}; --help for more)
   repo-lens models
   repo-lens --help
 
 analyze options:
-  --model M              embedded model name (see \`repo-lens models\`) or a checkpoint folder in the
-                         official RePo/OLMo-2 layout (config.json + safetensors)
+  --model M              embedded model name (see \`repo-lens models\`), a checkpoint folder in the
+                         official RePo/OLMo-2 layout (config.json + safetensors), or the Hugging
+                         Face id of a model fetched with \`repo-lens download\` (owner/name)
   --query-range A:B      query span (default: the question line, see below)
   --query-text TEXT      query = the last occurrence of TEXT
   --needle-range A:B     needle span; adds needle attention mass per layer and head
@@ -54,7 +58,10 @@ analyze options:
   --integer-positions    feed integer positions 0..T-1 to the RePo layers (ablation)
   --threads N            CPU threads for inference
   --device auto|cpu|cuda execution provider (default auto: CUDA when it loads, else CPU)
-  --storage fp32|fp16    weight storage of the converted ONNX file (default fp32)
+  --storage auto|fp32|fp16  weight storage of the converted ONNX file (default auto: fp16 when
+                         running on CUDA, fp32 on the CPU)
+  --yarn 2|4             extend the model's context with YaRN by this factor (as the paper's 8K and
+                         16K evaluations); converted separately, the checkpoint is not changed
   --max-tokens N         refuse texts longer than N tokens (default: the model's context length)
   --truncate             analyse only the first tokens of a text that is too long (the model's
                          context, or --max-tokens), instead of refusing it
@@ -87,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'analyze') return await analyze(rest);
     if (command === 'models') return models(rest);
-    throw new UsageError(`unknown command "${command}" (commands: analyze, models)`);
+    if (command === 'download') return await downloadCommand(rest, (m) => new UsageError(m));
+    throw new UsageError(`unknown command "${command}" (commands: analyze, download, models)`);
   } catch (e) {
     return fail(e);
   }
@@ -111,13 +119,21 @@ function fail(e: unknown): number {
 function models(args: string[]): number {
   const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
-    process.stdout.write('Usage: repo-lens models\nLists the embedded models and the conversion cache folder.\n');
+    process.stdout.write('Usage: repo-lens models\nLists the embedded models, the models downloaded from the Hugging Face hub and the conversion cache folder.\n');
     return 0;
   }
   const lines: string[] = ['Embedded models (from ' + path.join(repoRoot(), 'models') + '):'];
   for (const m of listEmbeddedModels()) {
     lines.push(`  ${m.name.padEnd(10)} ${m.available ? 'available' : 'MISSING  '}  ${m.description}`);
     lines.push(`  ${''.padEnd(10)} ${m.detail}`);
+  }
+  lines.push('');
+  const downloaded = listDownloaded(cacheBase());
+  lines.push(`Downloaded from the Hugging Face hub (into ${hubCacheDir(cacheBase())}):`);
+  if (downloaded.length === 0) lines.push(`  none yet (repo-lens download ${OFFICIAL_REPO_ID})`);
+  for (const d of downloaded) {
+    lines.push(`  ${d.spec}  ${d.complete ? 'available' : 'INCOMPLETE'}  ${formatBytes(d.bytes)}  ${d.dir}`);
+    if (!d.complete) lines.push(`    ${d.problem}: run repo-lens download ${d.repoId}${d.revision === 'main' ? '' : ` --revision ${d.revision}`} to finish it`);
   }
   lines.push('');
   lines.push('Any other --model value is a checkpoint folder in the official RePo/OLMo-2 layout');
@@ -135,7 +151,8 @@ interface AnalyzeOptions {
   integerPositions: boolean;
   threads?: number;
   device: 'auto' | 'cpu' | 'cuda';
-  storage: 'fp32' | 'fp16';
+  storage: 'auto' | 'fp32' | 'fp16';
+  yarnFactor?: number;
   maxTokens?: number;
   truncate: boolean;
   json?: string;
@@ -160,6 +177,7 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
       threads: { type: 'string' },
       device: { type: 'string' },
       storage: { type: 'string' },
+      yarn: { type: 'string' },
       'max-tokens': { type: 'string' },
       truncate: { type: 'boolean' },
       json: { type: 'string' },
@@ -179,8 +197,15 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
   if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
     throw new UsageError(`--device must be auto, cpu or cuda, got "${device}"`);
   }
-  const storage = values.storage ?? 'fp32';
-  if (storage !== 'fp32' && storage !== 'fp16') throw new UsageError(`--storage must be fp32 or fp16, got "${storage}"`);
+  const storage = values.storage ?? 'auto';
+  if (storage !== 'auto' && storage !== 'fp32' && storage !== 'fp16') {
+    throw new UsageError(`--storage must be auto, fp32 or fp16, got "${storage}"`);
+  }
+  let yarnFactor: number | undefined;
+  if (values.yarn !== undefined) {
+    yarnFactor = Number(values.yarn);
+    if (values.yarn !== '2' && values.yarn !== '4') throw new UsageError(`--yarn must be 2 or 4, got "${values.yarn}"`);
+  }
   let threads: number | undefined;
   if (values.threads !== undefined) {
     threads = Number(values.threads);
@@ -223,6 +248,7 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
     threads,
     device,
     storage,
+    yarnFactor,
     maxTokens,
     truncate: values.truncate ?? false,
     json: values.json,
@@ -385,6 +411,7 @@ async function analyze(args: string[]): Promise<number> {
         needleRange: targets.needle && { start: targets.needle.start, end: targets.needle.end },
         integerPositions: opts.integerPositions,
         storage: opts.storage,
+        yarnFactor: opts.yarnFactor,
         overflow: opts.truncate ? 'truncate' : 'refuse',
         maxTokens: opts.maxTokens,
         label: shownInput,
@@ -438,6 +465,7 @@ async function analyze(args: string[]): Promise<number> {
             queryRange: { start: r.plan.query.start, end: r.plan.query.end },
             integerPositions: !opts.integerPositions,
             storage: opts.storage,
+            yarnFactor: opts.yarnFactor,
             overflow: opts.truncate ? 'truncate' : 'refuse',
             maxTokens: opts.maxTokens,
             label: shownInput,
@@ -466,6 +494,8 @@ async function analyze(args: string[]): Promise<number> {
         maxPositions: info.maxPositions,
         peMode: info.peMode,
         storage: info.storage,
+        ropeType: info.ropeType ?? 'default',
+        yarnFactor: opts.yarnFactor ?? null,
         device: r.executionProvider,
         deviceNote: r.providerNote,
         tokenizer: r.model.tokenizer,

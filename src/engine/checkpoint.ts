@@ -306,13 +306,17 @@ export interface Checkpoint {
 }
 
 /** Reads config.json and the safetensors headers and validates them against each other. */
-export async function openCheckpoint(dir: string): Promise<Checkpoint> {
+export async function openCheckpoint(dir: string, opts: { config?: Json } = {}): Promise<Checkpoint> {
   const cfgPath = path.join(dir, 'config.json');
   let config: Json;
-  try {
-    config = JSON.parse(await fs.promises.readFile(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(`${cfgPath}: cannot read config.json (${(e as Error).message})`);
+  if (opts.config) {
+    config = opts.config; // e.g. config.json with a YaRN context extension applied (models.ts withYarn)
+  } else {
+    try {
+      config = JSON.parse(await fs.promises.readFile(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new CheckpointError(`${cfgPath}: cannot read config.json (${(e as Error).message})`);
+    }
   }
   const arch = parseConfig(config);
   let weights: SafetensorsCheckpoint;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Architecture, CheckpointError, parseConfig } from './checkpoint';
+import { DEFAULT_REVISION, RepoRef, downloadState, modelDir, parseRepoSpec, repoSpec } from './download/hub';
 import { ByteTokenizer } from './tokenizer/bytes';
 import type { Tokenizer } from './tokenizer/types';
 
@@ -74,6 +75,8 @@ export interface ModelSource {
  * - an embedded model name (repo-tiny, rope-tiny) → <repo root>/models/<name>/; the name wins over a
  *   folder of the same name in the working directory (write ./repo-tiny to mean the folder);
  * - anything containing a path separator, or naming an existing directory → a checkpoint folder;
+ * - a Hugging Face repo id (owner/name, or owner/name@revision) that is not an existing folder →
+ *   the folder `repo-lens download` put it in, once complete (else an error saying to download it);
  * - anything else → error listing the embedded names.
  */
 export function resolveModel(spec: string): ModelSource {
@@ -99,10 +102,24 @@ export function resolveModel(spec: string): ModelSource {
   }
   if (stat?.isDirectory()) return readCheckpoint(abs, path.basename(abs), 'checkpoint');
   if (stat) throw new ModelError(`model ${spec} is a file, not a checkpoint folder (pass the folder holding config.json)`);
+  const hub = parseRepoSpec(spec);
+  if (hub) return resolveDownloaded(spec, hub);
   if (looksLikePath) throw new ModelError(`checkpoint folder ${spec} does not exist`);
   throw new ModelError(
     `unknown model "${spec}": embedded models are ${Object.keys(EMBEDDED_MODELS).join(', ')}; otherwise pass a checkpoint folder path`,
   );
+}
+
+/** A model downloaded from the hub into the cache (src/engine/download/), by its repo id. */
+function resolveDownloaded(spec: string, ref: RepoRef): ModelSource {
+  const dir = modelDir(cacheBase(), ref);
+  const st = downloadState(dir);
+  if (st.state === 'complete') return readCheckpoint(dir, repoSpec(ref), 'checkpoint');
+  const cmd = `repo-lens download ${ref.repoId}${ref.revision === DEFAULT_REVISION ? '' : ` --revision ${ref.revision}`}`;
+  if (st.state === 'absent') {
+    throw new ModelError(`model ${spec} is not a folder here and has not been downloaded: run \`${cmd}\` to fetch it from the Hugging Face hub`);
+  }
+  throw new ModelError(`model ${spec} is not completely downloaded (${st.problem}): run \`${cmd}\` to finish it`);
 }
 
 /** Why an embedded model folder is unusable, or null when it looks complete. */
@@ -165,6 +182,37 @@ export function readCheckpoint(dir: string, name: string, kind: ModelSource['kin
     weightFiles = [single];
   }
   return { name, kind, dir, config, configBytes, indexBytes, weightFiles };
+}
+
+/** YaRN factors offered for extending a model's context (the paper evaluates 8K and 16K with 2 and 4). */
+export const YARN_FACTORS: readonly number[] = [2, 4];
+
+/**
+ * The same checkpoint with its context extended by YaRN: rope_scaling {rope_type: yarn, factor,
+ * original_max_position_embeddings: the trained context} and max_position_embeddings = factor ×
+ * that, the way the paper's long-context runs configure it. Setting both keeps transformers'
+ * readings (factor from rope_scaling, or from the ratio of the two) in agreement. The new
+ * configBytes make a separate conversion-cache entry; the files on disk are not touched.
+ */
+export function withYarn(src: ModelSource, factor: number): ModelSource {
+  if (!YARN_FACTORS.includes(factor)) {
+    throw new ModelError(`YaRN factor must be one of ${YARN_FACTORS.join(', ')}, got ${factor}`);
+  }
+  const cfg = src.config;
+  if ((cfg.rope_scaling ?? null) !== null || ((cfg.rope_parameters?.rope_type ?? 'default') !== 'default')) {
+    throw new ModelError(`${src.name} already sets rope_scaling in its config.json; a YaRN factor cannot be added on top`);
+  }
+  const trained = Number(cfg.max_position_embeddings);
+  if (!Number.isSafeInteger(trained) || trained < 1) {
+    throw new ModelError(`${src.name}: config.json has no usable max_position_embeddings to extend`);
+  }
+  const config = {
+    ...cfg,
+    max_position_embeddings: trained * factor,
+    rope_scaling: { rope_type: 'yarn', factor, original_max_position_embeddings: trained },
+  };
+  const configBytes = Buffer.from(JSON.stringify(config), 'utf8');
+  return { ...src, config, configBytes };
 }
 
 /** What config.json says about the model, read exactly as the converter reads it. */
@@ -276,7 +324,7 @@ export function modelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * every run would cost more than it saves; size + mtime catches any rewrite in practice.
  * Each field is length-prefixed so two different inputs cannot produce the same byte stream.
  */
-export function cacheKey(src: ModelSource, storage: 'fp32' | 'fp16', converterVersion: string): string {
+export function cacheKey(src: ModelSource, storage: 'fp32' | 'fp16' | 'auto', converterVersion: string): string {
   const h = createHash('sha256');
   const field = (v: string | Buffer) => {
     const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
@@ -304,7 +352,13 @@ export function cacheKey(src: ModelSource, storage: 'fp32' | 'fp16', converterVe
 export type ConvertFn = (
   checkpointDir: string,
   outDir: string,
-  opts: { storage: 'fp32' | 'fp16'; name: string; onProgress?: (message: string, fraction: number) => void },
+  opts: {
+    storage: 'fp32' | 'fp16';
+    name: string;
+    /** The config to convert with: config.json, or a YaRN-extended copy of it (withYarn). */
+    config: Record<string, any>;
+    onProgress?: (message: string, fraction: number) => void;
+  },
 ) => Promise<{ onnxPath: string }>;
 
 export interface CachedModel {
@@ -351,6 +405,7 @@ export async function ensureConverted(
     const { onnxPath } = await opts.convert(src.dir, tmp, {
       storage: opts.storage,
       name: src.name,
+      config: src.config,
       onProgress: opts.onProgress,
     });
     const rel = path.relative(tmp, onnxPath);

@@ -18,6 +18,7 @@ import { needleCsv, positionsCsv } from './core/csv';
 import { DecorationChoice, DecorationPlan, boundaryOffsets, buildDecorationPlan } from './core/decorations';
 import { DocumentMarks, Span, relativeSpan, shiftMarks } from './core/marks';
 import { Decorator } from './decorator';
+import { registerDownloadCommand } from './download';
 import { ExplorerViewProvider, EXPLORER_VIEW_ID } from './explorerView';
 import { TokenHoverProvider } from './hover';
 import { Summarizer } from './summarizer';
@@ -28,6 +29,9 @@ interface DocumentAnalysis {
   analysis: AnalysisJson;
   /** Document version the analysis was made of; an edit makes it stale. */
   version: number;
+  /** The analysed part in document offsets, kept across edits (undefined: the whole document), so
+   * that "Re-run" analyses the same text whatever is selected when the user clicks it. */
+  range?: Span;
   stale: boolean;
   ranAt: Date;
   totalMs: number;
@@ -87,6 +91,7 @@ export class RepoLensController implements vscode.Disposable {
       vscode.commands.registerCommand('repoLens.clearMarks', () => this.clearMarks()),
       vscode.commands.registerCommand('repoLens.showExplorer', () => this.explorer.show()),
       vscode.commands.registerCommand(REVEAL_COMMAND, (arg?: { id?: string; token?: number }) => this.revealCommand(arg)),
+      registerDownloadCommand(this.output),
       vscode.window.onDidChangeVisibleTextEditors(() => this.decorator.schedule()),
       vscode.window.onDidChangeTextEditorSelection((e) => this.onSelection(e)),
       vscode.window.onDidChangeActiveTextEditor(() => this.updateStatus()),
@@ -116,7 +121,11 @@ export class RepoLensController implements vscode.Disposable {
     if (change.reasons.length) this.output.appendLine(`settings changed: ${change.reasons.join('; ')}`);
     if (change.rerun) {
       void vscode.window.showInformationMessage(`RePo Lens: ${change.reasons.join('; ')}.`, 'Re-run').then((pick) => {
-        if (pick) void this.analyzeCommand();
+        if (!pick) return;
+        // The active editor's analysed part again when it has one, else its selection as usual.
+        const doc = vscode.window.activeTextEditor?.document;
+        const a = doc ? this.analyses.get(doc.uri.toString()) : undefined;
+        void this.analyzeCommand(undefined, 'refuse', doc && a ? { document: doc, range: a.range } : undefined);
       });
     }
     this.decorator.schedule();
@@ -168,14 +177,23 @@ export class RepoLensController implements vscode.Disposable {
     return path.basename(doc.uri.path) || doc.uri.toString();
   }
 
-  async analyzeCommand(arg?: unknown, overflow: 'refuse' | 'truncate' = 'refuse'): Promise<void> {
-    const target = this.resolveTarget(arg);
+  /**
+   * `range` (document offsets) analyses that part instead of the selection: what a re-run of a
+   * stale analysis passes, with `document`.
+   */
+  async analyzeCommand(arg?: unknown, overflow: 'refuse' | 'truncate' = 'refuse', again?: { document: vscode.TextDocument; range?: Span }): Promise<void> {
+    const target = again ? { editor: vscode.window.visibleTextEditors.find((e) => e.document === again.document), document: again.document, label: this.documentLabel(again.document) } : this.resolveTarget(arg);
     if (!target) {
       void vscode.window.showInformationMessage('RePo Lens: open a text editor or notebook cell to analyse.');
       return;
     }
     const { editor, document, label } = target;
-    const selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
+    let selection: vscode.Range | undefined;
+    if (again) {
+      const r = again.range;
+      // A range that covers the whole document is the whole document (and is labelled so).
+      selection = r && (r.start > 0 || r.end < document.getText().length) ? new vscode.Range(document.positionAt(r.start), document.positionAt(r.end)) : undefined;
+    } else selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
     const baseOffset = selection ? document.offsetAt(selection.start) : 0;
     const text = selection ? document.getText(selection) : document.getText();
     if (text.trim().length === 0) {
@@ -188,6 +206,8 @@ export class RepoLensController implements vscode.Disposable {
     const needleRange = relativeSpan(marks.needle, baseOffset, text.length);
     const version = document.version;
     const model = this.config.model;
+    // Open the explorer now, so that its page loads while the model runs, not after.
+    if (!this.explorer.visible) void this.explorer.reveal(editor);
 
     let result: AnalyzeResult;
     const t0 = Date.now();
@@ -210,6 +230,8 @@ export class RepoLensController implements vscode.Disposable {
                 ablation: true,
                 overflow,
                 ...(this.config.maxTokens > 0 ? { maxTokens: this.config.maxTokens } : {}),
+                ...(this.config.yarnFactor > 0 ? { yarnFactor: this.config.yarnFactor } : {}),
+                storage: this.config.weightStorage,
                 label: selection ? 'the selection' : label,
               },
               { signal: abort.signal, onProgress: (p) => progress.report({ message: progressMessage(p, model) }) },
@@ -220,7 +242,7 @@ export class RepoLensController implements vscode.Disposable {
         },
       );
     } catch (e) {
-      await this.reportAnalyzeError(e, arg);
+      await this.reportAnalyzeError(e, arg, again);
       return;
     }
 
@@ -250,7 +272,8 @@ export class RepoLensController implements vscode.Disposable {
         },
       });
       const stale = document.version !== version;
-      this.analyses.set(uri, { payload, analysis, version, stale, ranAt: new Date(), totalMs: Date.now() - t0 });
+      const range = selection ? { start: baseOffset, end: baseOffset + text.length } : undefined;
+      this.analyses.set(uri, { payload, analysis, version, range, stale, ranAt: new Date(), totalMs: Date.now() - t0 });
       this.staleNotified.delete(uri);
       this.currentId = payload.id;
       this.lastRun = { device, ms: result.timings.totalMs, at: new Date() };
@@ -261,14 +284,16 @@ export class RepoLensController implements vscode.Disposable {
       for (const w of result.warnings) if (/first \d+ of/.test(w)) void vscode.window.showWarningMessage(`RePo Lens: ${w}`);
       this.explorer.post({ type: 'analysis', payload });
       if (stale) this.explorer.post({ type: 'stale', id: payload.id, stale: true });
+      // The explorer is where the run is seen: open it, but leave the keyboard in the editor.
+      if (!this.explorer.visible) void this.explorer.reveal(editor);
       this.decorator.schedule();
       this.updateStatus();
     } catch (e) {
-      await this.reportAnalyzeError(e, arg);
+      await this.reportAnalyzeError(e, arg, again);
     }
   }
 
-  private async reportAnalyzeError(e: unknown, arg: unknown): Promise<void> {
+  private async reportAnalyzeError(e: unknown, arg: unknown, again?: { document: vscode.TextDocument; range?: Span }): Promise<void> {
     if (isAbortError(e)) {
       this.output.appendLine('analysis cancelled');
       return;
@@ -278,7 +303,7 @@ export class RepoLensController implements vscode.Disposable {
     if (err?.code === 'TEXT_TOO_LONG') {
       const limit = Number(err.details?.limit);
       const pick = await vscode.window.showErrorMessage(`RePo Lens: ${err.message}.`, `Analyse the first ${limit} tokens`);
-      if (pick) await this.analyzeCommand(arg, 'truncate');
+      if (pick) await this.analyzeCommand(arg, 'truncate', again);
       return;
     }
     const more = err?.code === 'WORKER_CRASHED' ? ' The extension host is unaffected; run the analysis again to start a new inference process.' : '';
@@ -315,9 +340,12 @@ export class RepoLensController implements vscode.Disposable {
   private onDocumentChange(e: vscode.TextDocumentChangeEvent): void {
     if (e.contentChanges.length === 0) return;
     const uri = e.document.uri.toString();
+    const edits = e.contentChanges.map((c) => ({ offset: c.rangeOffset, length: c.rangeLength, inserted: c.text.length }));
     const m = this.marks.get(uri);
-    if (m) this.marks.set(uri, shiftMarks(m, e.contentChanges.map((c) => ({ offset: c.rangeOffset, length: c.rangeLength, inserted: c.text.length }))));
+    if (m) this.marks.set(uri, shiftMarks(m, edits));
     const a = this.analyses.get(uri);
+    // The analysed part follows the edits (as a mark does), for "Re-run"; swallowed whole, the whole document.
+    if (a?.range) a.range = shiftMarks({ query: a.range }, edits).query;
     if (a && !a.stale) this.markStale(uri, a, true, `${a.payload.documentLabel} changed since it was analysed`);
     this.decorator.schedule();
   }
@@ -330,8 +358,11 @@ export class RepoLensController implements vscode.Disposable {
       this.staleNotified.add(uri);
       void vscode.window.showInformationMessage(`RePo Lens: ${why ?? 'the analysis is out of date'}.`, 'Re-run').then((pick) => {
         if (!pick) return;
-        const editor = vscode.window.visibleTextEditors.find((ed) => ed.document.uri.toString() === uri);
-        if (editor) void vscode.window.showTextDocument(editor.document, editor.viewColumn).then(() => this.analyzeCommand());
+        // The same part of the document as before, not whatever is selected now (after "Mark as
+        // Needle" the selection is the needle).
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+        const current = this.analyses.get(uri);
+        if (doc) void this.analyzeCommand(undefined, 'refuse', { document: doc, range: current?.range });
       });
     }
   }

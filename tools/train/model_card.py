@@ -59,6 +59,19 @@ def main():
               f"{cfg['pe_config']['dynamic_pe_start_layer']}..{cfg['num_hidden_layers'] - 1}: each token gets one learned position per head, "
               "integer RoPE below." if repo else "Integer RoPE in every layer: identical to repo-tiny except for the RePo modules, "
               "trained by the same script with the same seed and data stream.")
+        phases = tr.get("phases") or []
+        phase_text = ""
+        if len(phases) > 1:
+            parts = []
+            for i, ph in enumerate(phases):
+                last = phases[i + 1]["from_step"] - 1 if i + 1 < len(phases) else tr.get("steps")
+                what = [f"context stage raised to at least {ph['min_stage']}" if ph.get("min_stage") else "",
+                        f"cosine learning-rate decay to 10% from step {ph['decay_start']} to {ph.get('steps')}" if ph.get("decay_start") else ""]
+                parts.append(f"steps {ph['from_step']}–{last}: " + (", ".join(x for x in what if x) or "the defaults"))
+            phase_text = ("\nThe run was resumed in phases, each recorded in config.json (`repo_lens_training.phases`): "
+                          + "; ".join(parts) + ". Resume options: `--min-stage N` raises the context stage (used when the "
+                          "mixed-task accuracy plateaued below the 80% advance threshold while the needle task was well above it), "
+                          "`--decay-start S` decays the learning rate from step S to `--steps`.")
         text = f"""# {name}
 
 An embedded model of RePo Lens, trained from scratch on synthetic data to show what RePo does on the
@@ -84,7 +97,7 @@ tokens, plus weight 0.5 on the question line (its key can only be predicted by c
 AdamW lr {tr.get('lr')}, 200 warm-up steps, {tr.get('batch_tokens')} tokens per batch). Curriculum: context 128 tokens,
 doubling whenever the running exact-match accuracy on the three retrieval tasks passes 80%, up to 2048; at the top stage 30% of batches
 draw any length from 128 to 2048. Stopped at step {tr.get('steps')} (context stage {tr.get('stage_len')}) after {tr.get('wall_s', 0) / 60:.0f} minutes
-on one core of a 2-core machine shared with a second training run.
+on one core of a 2-core machine shared with a second training run.{phase_text}
 The run's full state (weights, optimiser, RNG, curriculum) is kept in `tools/train/state/{name}.pt`: copy it to
 `<out>/train_state.pt` and run the same command with a larger `--steps` and `--resume` to continue exactly where it stopped,
 then `python tools/train/export.py --run <out> --name {name}`.

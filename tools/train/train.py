@@ -113,6 +113,11 @@ def main():
     ap.add_argument("--max-len", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--min-stage", type=int, default=0,
+                    help="on (re)start, raise the curriculum stage to at least this length: for pushing a run whose "
+                         "mixed-task accuracy plateaued below the advance threshold on to longer contexts")
+    ap.add_argument("--decay-start", type=int, default=0,
+                    help="from this step on, the learning rate falls along a cosine to 10%% of --lr at --steps")
     ap.add_argument("--resume", action="store_true",
                     help="continue from <out>/train_state.pt (model, optimiser, RNG and curriculum state): "
                          "a resumed run takes exactly the steps an uninterrupted one would")
@@ -142,11 +147,23 @@ def main():
         torch.set_rng_state(st["torch_rng"])
         cur, ema, first, wall_before = st["stage_len"], st["ema"], st["step"] + 1, st["wall_s"]
         print(f"resumed at step {first} (context stage {cur})", flush=True)
+    phases = []
+    if first > 1:  # runs saved before phases were recorded were started with the defaults
+        phases = st.get("phases") or [{"from_step": 1, "min_stage": 0, "decay_start": 0, "lr": args.lr}]
+    if args.min_stage > cur:
+        cur = args.min_stage
+        ema = 0.0
+    # Each (re)start with its options is kept, so the model card can say exactly how the weights were made.
+    phases.append({"from_step": first, "steps": args.steps, "min_stage": args.min_stage,
+                   "decay_start": args.decay_start, "lr": args.lr, "threads": args.threads})
     log = open(os.path.join(args.out, "train_log.jsonl"), "a")
     t0 = time.time() - wall_before
     tasks = list(TASKS)
     for step in range(first, args.steps + 1):
         lr = args.lr * min(1.0, step / 200)
+        if args.decay_start and step >= args.decay_start:
+            frac = (step - args.decay_start) / max(1, args.steps - args.decay_start)
+            lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
         for g in opt.param_groups:
             g["lr"] = lr
         if cur >= args.max_len and rng.random() < 0.3:
@@ -176,12 +193,14 @@ def main():
         if step % args.save_every == 0 or step == args.steps:
             cfg_raw["repo_lens_training"] = {"steps": step, "seed": args.seed, "stage_len": cur,
                                              "threads": args.threads, "wall_s": round(time.time() - t0),
-                                             "batch_tokens": args.batch_tokens, "lr": args.lr}
+                                             "batch_tokens": args.batch_tokens, "lr": args.lr,
+                                             "phases": phases}
             model.cfg.raw = cfg_raw
             save_checkpoint(model, args.out)
             tmp = state_path + ".tmp"
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "python_rng": rng.getstate(),
                         "torch_rng": torch.get_rng_state(), "stage_len": cur, "ema": ema, "step": step,
+                        "phases": phases,
                         "wall_s": time.time() - t0}, tmp)
             os.replace(tmp, state_path)
     log.close()

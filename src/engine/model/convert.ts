@@ -16,7 +16,7 @@ import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
 /** Bumped whenever the graph or the stored info changes; models.ts re-converts on mismatch. */
-export const CONVERTER_VERSION = '1';
+export const CONVERTER_VERSION = '2';
 /** Metadata key holding the ModelInfo JSON. */
 export const METADATA_KEY = 'repo_lens';
 export const ONNX_FILE = 'model.onnx';
@@ -39,6 +39,8 @@ export interface ConvertOptions {
    * Default 'analysis'.
    */
   outputs?: GraphOutputs;
+  /** Use this config instead of the folder's config.json (a YaRN context extension, models.ts withYarn). */
+  config?: Record<string, any>;
 }
 
 export async function convertCheckpoint(
@@ -49,7 +51,7 @@ export async function convertCheckpoint(
   const storage = opts.storage ?? 'fp32';
   const progress = opts.onProgress ?? (() => undefined);
   progress('reading checkpoint', 0);
-  const ckpt = await openCheckpoint(checkpointDir);
+  const ckpt = await openCheckpoint(checkpointDir, { config: opts.config });
   const { arch } = ckpt;
   const attention = opts.attention ?? DEFAULT_ATTENTION;
   const info: ModelInfo = {

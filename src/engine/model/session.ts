@@ -3,6 +3,8 @@
  * typed arrays (see RunResult in types.ts).
  */
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { DataType, valueInfo } from '../onnx/builder';
 import { readOnnxMetadata } from '../onnx/writer';
 import { GRAPH_IO, ModelInfo, RunRequest, RunResult } from './types';
 import { METADATA_KEY } from './convert';
@@ -12,6 +14,37 @@ export interface SessionOpenOptions {
   executionProvider?: 'auto' | 'cpu' | 'cuda';
   /** Intra-op threads (default: ORT's choice, one per core). */
   threads?: number;
+}
+
+let cudaProbe: Promise<{ ok: boolean; why: string }> | undefined;
+
+/**
+ * Whether onnxruntime's CUDA provider loads in this process (its library, CUDA 12 and cuDNN 9),
+ * found by opening a one-node session on it; asked once per process. Used to pick the weight
+ * storage before a conversion (fp16 for the GPU), which has to happen before the real session.
+ */
+export function cudaAvailable(): Promise<{ ok: boolean; why: string }> {
+  cudaProbe ??= (async () => {
+    ort.env.logLevel = 'fatal';
+    const model: onnx.IModelProto = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'cuda-probe',
+        node: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
+        input: [valueInfo('x', DataType.FLOAT, [1])],
+        output: [valueInfo('y', DataType.FLOAT, [1])],
+      },
+    };
+    try {
+      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { executionProviders: ['cuda'] });
+      await s.release();
+      return { ok: true, why: 'CUDA execution provider loaded' };
+    } catch (e) {
+      return { ok: false, why: firstLine(e) };
+    }
+  })();
+  return cudaProbe;
 }
 
 export class RePoSession {

@@ -319,7 +319,9 @@ function chunkedCausal(g: GraphBuilder, layer: number, qH: string, kT: string, v
   const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
   const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]); // [1]
   const pads = g.op('Concat', [g.i64([0, 0, 0, 0]), padRows, g.i64([0])], { axis: 0 });
-  const qPad = g.op('Pad', [qH, pads]); // [H, Tpad, D]
+  // Scaling q ([H,T,D]) once instead of every block's scores ([H,C,K]) saves a pass over the largest
+  // tensor of the loop: with small heads the scores' elementwise passes cost more than the matmuls.
+  const qPad = g.op('Pad', [g.op('Div', [qH, c.sqrtD]), pads]); // [H, Tpad, D]
   const rowsPad = g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)]); // [Tpad]
 
   // Loop body. Outer values (qPad, kT, vH, constants) are referenced by name.
@@ -331,7 +333,7 @@ function chunkedCausal(g: GraphBuilder, layer: number, qH: string, kT: string, v
   const qc = b.op('Slice', [qPad, start, end, g.i64([1])]); // [H, C, D]
   const kc = b.op('Slice', [kT, c.zero1, end, g.i64([2])]); // [H, D, K] (K = min(end, T))
   const vc = b.op('Slice', [vH, c.zero1, end, g.i64([1])]); // [H, K, D]
-  const s = b.op('Div', [b.op('MatMul', [qc, kc]), c.sqrtD]); // [H, C, K]
+  const s = b.op('MatMul', [qc, kc]); // [H, C, K], already scaled (q was divided by √D)
   const rows = b.op('Unsqueeze', [b.op('Slice', [rowsPad, start, end, c.zero1]), g.i64([1])]); // [C,1]
   const cols = b.op('Slice', [c.posI, c.zero1, end, c.zero1]); // [K]
   const masked = b.op('Where', [b.op('Greater', [cols, rows]), c.negInf, s]);

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AnalysisPlan } from '../analysis';
 import type { RunResult } from '../model/types';
-import { ModelSource, cacheKey, resolveModel, tokenizerJsonPath } from '../models';
+import { ModelSource, cacheKey, resolveModel, tokenizerJsonPath, withYarn } from '../models';
 import type { Encoding } from '../tokenizer/types';
 import { AbortError, EngineError, fromWire } from './errors';
 import { LruCache } from './lru';
@@ -162,6 +162,7 @@ export class InferenceHost {
       try {
         if (typeof request?.text !== 'string') throw new TypeError('request.text must be a string');
         src = resolveModel(request.model);
+        if (request.yarnFactor) src = withYarn(src, request.yarnFactor);
         key = resultKey(src, request);
       } catch (e) {
         return reject(e as Error);
@@ -338,7 +339,8 @@ export class InferenceHost {
 
 /** Key of the results cache: everything that changes the result, and nothing that does not. */
 function resultKey(src: ModelSource, req: AnalyzeRequest): string {
-  const storage = req.storage ?? 'fp32';
+  // 'auto' resolves to the same storage for every request of one host (its device setting is fixed).
+  const storage = req.storage ?? 'auto';
   const tok = tokenizerJsonPath(src);
   const tokStat = tok ? fs.statSync(tok) : undefined;
   const h = createHash('sha256');

@@ -55,8 +55,16 @@ export interface AnalyzeRequest {
   integerPositions?: boolean;
   /** Also run the other position mode (same tokens and query rows); the result's `ablation`. */
   ablation?: boolean;
-  /** Weight storage of the converted ONNX file. Default 'fp32'. */
-  storage?: 'fp32' | 'fp16';
+  /**
+   * Weight storage of the converted ONNX file. 'auto' (default): fp16 when the session runs on CUDA
+   * (half the GPU memory), fp32 on the CPU (fp16 weights are no faster there: ORT casts them back).
+   */
+  storage?: 'auto' | 'fp32' | 'fp16';
+  /**
+   * Extend the model's context with YaRN by this factor (2 or 4, as the paper's 8K/16K runs): the
+   * conversion uses config.json plus rope_scaling (models.ts withYarn). Default: none.
+   */
+  yarnFactor?: number;
   /**
    * Texts with more tokens than the limit (the model's context, or maxTokens when smaller):
    * 'refuse' (default) fails with code TEXT_TOO_LONG; 'truncate' analyses the first tokens and

@@ -13,8 +13,8 @@
  */
 import * as fs from 'node:fs';
 import { convertCheckpoint, CONVERTER_VERSION } from '../model/convert';
-import { RePoSession } from '../model/session';
-import { ModelSource, TokenizerChoice, chooseTokenizer, configLimits, ensureConverted, readCheckpoint, tokenizerJsonPath } from '../models';
+import { cudaAvailable, RePoSession } from '../model/session';
+import { ModelSource, TokenizerChoice, chooseTokenizer, configLimits, ensureConverted, readCheckpoint, tokenizerJsonPath, withYarn } from '../models';
 import { AbortError, toWire } from './errors';
 import { ModelLimits, prepareAnalysis, Prepared } from './prepare';
 import { AnalyzeProgress, HostMessage, PROTOCOL_VERSION, WireResult, WorkerAnalyzeRequest, WorkerInit, WorkerMessage } from './protocol';
@@ -86,7 +86,8 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
   try {
     checkCancel();
     progress({ phase: 'tokenizing' });
-    const src = readCheckpoint(req.model.dir, req.model.name, req.model.kind);
+    const read = readCheckpoint(req.model.dir, req.model.name, req.model.kind);
+    const src = req.yarnFactor ? withYarn(read, req.yarnFactor) : read;
     const fromConfig = configLimits(src.config, src.name);
     const { tokenizer, warnings: tokWarnings } = await tokenizerFor(src);
     checkCancel();
@@ -101,7 +102,7 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
     checkCancel();
 
     const cached = await ensureConverted(src, {
-      storage: req.storage ?? 'fp32',
+      storage: await resolveStorage(req.storage),
       converterVersion: CONVERTER_VERSION,
       convert: (dir, out, o) => convertCheckpoint(dir, out, o),
       cacheDir: init.cacheDir,
@@ -184,6 +185,13 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
   } finally {
     cancelled.delete(id);
   }
+}
+
+/** 'auto' storage: fp16 where the session will run on CUDA, fp32 on the CPU (see protocol.ts). */
+async function resolveStorage(want: WorkerAnalyzeRequest['storage']): Promise<'fp32' | 'fp16'> {
+  if (want === 'fp32' || want === 'fp16') return want;
+  if (init.executionProvider === 'cpu') return 'fp32';
+  return (await cudaAvailable()).ok ? 'fp16' : 'fp32';
 }
 
 /** Resolves after the event loop has dispatched pending messages (setImmediate runs after I/O). */

@@ -15,6 +15,9 @@ export interface RepoLensConfig {
   /** Longest text analysed; 0 = the model's own context. */
   maxTokens: number;
   decorationMetric: DecorationMetric;
+  /** YaRN context factor (2 or 4); 0 = the model's own context. */
+  yarnFactor: number;
+  weightStorage: 'auto' | 'fp32' | 'fp16';
 }
 
 export const CONFIG_SECTION = 'repoLens';
@@ -25,6 +28,8 @@ export const DEFAULT_CONFIG: RepoLensConfig = {
   threads: 0,
   maxTokens: 0,
   decorationMetric: 'attention-learned',
+  yarnFactor: 0,
+  weightStorage: 'auto',
 };
 
 const METRICS: readonly DecorationMetric[] = ['attention-learned', 'attention-integer', 'position', 'off'];
@@ -47,6 +52,8 @@ export function readConfig(get: (key: keyof RepoLensConfig) => unknown): { confi
     threads: pick('threads', count),
     maxTokens: pick('maxTokens', count),
     decorationMetric: pick('decorationMetric', (v) => METRICS.includes(v as DecorationMetric)),
+    yarnFactor: pick('yarnFactor', (v) => v === 0 || v === 2 || v === 4),
+    weightStorage: pick('weightStorage', (v) => v === 'auto' || v === 'fp32' || v === 'fp16'),
   };
   config.model = config.model.trim();
   return { config, problems };
@@ -76,6 +83,14 @@ export function classifyConfigChange(prev: RepoLensConfig, next: RepoLensConfig)
   if (prev.maxTokens !== next.maxTokens) {
     change.rerun = true;
     change.reasons.push('the token limit changed');
+  }
+  if (prev.yarnFactor !== next.yarnFactor) {
+    change.rerun = true;
+    change.reasons.push(next.yarnFactor ? `YaRN × ${next.yarnFactor} now extends the context` : 'YaRN context extension is off');
+  }
+  if (prev.weightStorage !== next.weightStorage) {
+    change.rerun = true;
+    change.reasons.push(`weights are now stored as ${next.weightStorage}`);
   }
   if (prev.decorationMetric !== next.decorationMetric) change.redecorate = true;
   return change;
