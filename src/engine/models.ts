@@ -324,7 +324,12 @@ export function modelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * every run would cost more than it saves; size + mtime catches any rewrite in practice.
  * Each field is length-prefixed so two different inputs cannot produce the same byte stream.
  */
-export function cacheKey(src: ModelSource, storage: 'fp32' | 'fp16' | 'auto', converterVersion: string): string {
+export function cacheKey(
+  src: ModelSource,
+  storage: 'fp32' | 'fp16' | 'auto',
+  converterVersion: string,
+  compute: 'fp32' | 'fp16' = 'fp32',
+): string {
   const h = createHash('sha256');
   const field = (v: string | Buffer) => {
     const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
@@ -335,7 +340,8 @@ export function cacheKey(src: ModelSource, storage: 'fp32' | 'fp16' | 'auto', co
   };
   field('repo-lens/model-cache@1');
   field(converterVersion);
-  field(storage);
+  // fp16 matmuls make another graph; fp32 (the default) adds nothing, so older keys stay valid.
+  field(compute === 'fp16' ? `${storage}+fp16-matmul` : storage);
   field(src.name);
   field(src.configBytes);
   field(src.indexBytes ?? '<no index>');
@@ -354,6 +360,8 @@ export type ConvertFn = (
   outDir: string,
   opts: {
     storage: 'fp32' | 'fp16';
+    /** fp16 matmuls (GPU graph), with fp16 storage only. */
+    compute?: 'fp32' | 'fp16';
     name: string;
     /** The config to convert with: config.json, or a YaRN-extended copy of it (withYarn). */
     config: Record<string, any>;
@@ -385,6 +393,7 @@ export async function ensureConverted(
   src: ModelSource,
   opts: {
     storage: 'fp32' | 'fp16';
+    compute?: 'fp32' | 'fp16';
     converterVersion: string;
     convert: ConvertFn;
     cacheDir?: string;
@@ -392,7 +401,7 @@ export async function ensureConverted(
   },
 ): Promise<CachedModel> {
   const root = opts.cacheDir ?? modelCacheDir();
-  const key = cacheKey(src, opts.storage, opts.converterVersion);
+  const key = cacheKey(src, opts.storage, opts.converterVersion, opts.compute);
   const dir = path.join(root, key);
   const existing = completeEntry(dir);
   if (existing) return { onnxPath: existing, dir, key, hit: true, convertMs: 0 };
@@ -404,6 +413,7 @@ export async function ensureConverted(
   try {
     const { onnxPath } = await opts.convert(src.dir, tmp, {
       storage: opts.storage,
+      compute: opts.compute,
       name: src.name,
       config: src.config,
       onProgress: opts.onProgress,

@@ -26,6 +26,8 @@ export const EXTERNAL_DATA_THRESHOLD = 1.5e9;
 
 export interface ConvertOptions {
   storage?: 'fp32' | 'fp16';
+  /** fp16 matmuls (with fp16 storage): the GPU graph. Default 'fp32'. */
+  compute?: 'fp32' | 'fp16';
   name?: string;
   onProgress?: (message: string, fraction: number) => void;
   /** Force (true) or forbid (false) external data; default: by size. */
@@ -65,6 +67,7 @@ export async function convertCheckpoint(
     peMode: arch.peMode,
     maxPositions: arch.maxPositions,
     storage,
+    compute: storage === 'fp16' && opts.compute === 'fp16' ? 'fp16' : 'fp32',
     converterVersion: CONVERTER_VERSION,
     ropeType: arch.rope.type,
     ropeTheta: arch.ropeTheta,
@@ -84,6 +87,7 @@ export async function convertCheckpoint(
   };
   const built = buildRePoOlmo2Graph(arch, ckpt.specs, weightFor, {
     storage,
+    compute: info.compute,
     attention,
     chunk: opts.chunk,
     outputs: opts.outputs,

@@ -20,6 +20,8 @@ export interface ModelInfo {
   maxPositions: number;
   /** How the weights are stored in the ONNX file. */
   storage: 'fp32' | 'fp16';
+  /** Precision of the big matmuls ('fp16' only with fp16 storage, for GPUs; see GraphOptions.compute). */
+  compute?: 'fp32' | 'fp16';
   /** Version of the converter that wrote the file; a different version re-converts. */
   converterVersion: string;
   /** Rotary details (informational): 'default' or 'yarn', theta, and the cos/sin factor. */

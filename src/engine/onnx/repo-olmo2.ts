@@ -32,6 +32,13 @@ export type AttentionImpl = 'chunked' | 'full' | 'mha' | 'attention23';
 
 export interface GraphOptions {
   storage: 'fp32' | 'fp16';
+  /**
+   * 'fp16' (with fp16 storage): the projection and MLP matmuls and the output layer run in fp16
+   * (activations cast to fp16 in, fp32 out), for GPUs, where fp16 matmuls are the fast path. Norms,
+   * the residual stream, rotary, attention and the RePo position modules stay fp32: a learned
+   * position of a few thousand would lose whole units in fp16. Default 'fp32'.
+   */
+  compute?: 'fp32' | 'fp16';
   attention?: AttentionImpl;
   /** Query rows per block for 'chunked'. */
   chunk?: number;
@@ -107,6 +114,15 @@ export function buildRePoOlmo2Graph(
 
   // ---- helpers ------------------------------------------------------------------------------------
   const linear = (x: string, w: string) => g.op('Gemm', [x, W(w)], { transB: 1 });
+  const halfMatmuls = opts.compute === 'fp16' && opts.storage === 'fp16';
+  /** A big matmul: in fp16 under compute 'fp16', on the stored fp16 weight itself (no cast of W). */
+  const bigLinear = (x: string, w: string) => {
+    if (!halfMatmuls) return linear(x, w);
+    const s = storedWeight(w);
+    if (!s.fp16) return linear(x, w);
+    const y = g.op('Gemm', [g.op('Cast', [x], { to: DataType.FLOAT16 }), s.name], { transB: 1 });
+    return g.op('Cast', [y], { to: FLOAT });
+  };
   const eps = g.scalarF32(arch.rmsNormEps);
   const two = g.scalarF32(2);
   const lastAxis = g.i64([-1]);
@@ -177,9 +193,9 @@ export function buildRePoOlmo2Graph(
     const isRepo = arch.repoLayers.includes(layer);
     const last = layer === L - 1;
     const x = h;
-    const q = rmsNorm(linear(x, p + 'self_attn.q_proj.weight'), p + 'self_attn.q_norm.weight');
-    const k = rmsNorm(linear(x, p + 'self_attn.k_proj.weight'), p + 'self_attn.k_norm.weight');
-    const v = linear(x, p + 'self_attn.v_proj.weight');
+    const q = rmsNorm(bigLinear(x, p + 'self_attn.q_proj.weight'), p + 'self_attn.q_norm.weight');
+    const k = rmsNorm(bigLinear(x, p + 'self_attn.k_proj.weight'), p + 'self_attn.k_norm.weight');
+    const v = bigLinear(x, p + 'self_attn.v_proj.weight');
     let q3 = g.op('Reshape', [q, headSplit]);
     let k3 = g.op('Reshape', [k, headSplit]);
     const v3 = g.op('Reshape', [v, headSplit]);
@@ -255,17 +271,17 @@ export function buildRePoOlmo2Graph(
       });
     }
 
-    const a = linear(o, p + 'self_attn.o_proj.weight');
+    const a = bigLinear(o, p + 'self_attn.o_proj.weight');
     h = g.op('Add', [resid, rmsNorm(a, p + 'post_attention_layernorm.weight')]);
-    const m = linear(
-      g.op('Mul', [silu(linear(h, p + 'mlp.gate_proj.weight')), linear(h, p + 'mlp.up_proj.weight')]),
+    const m = bigLinear(
+      g.op('Mul', [silu(bigLinear(h, p + 'mlp.gate_proj.weight')), bigLinear(h, p + 'mlp.up_proj.weight')]),
       p + 'mlp.down_proj.weight',
     );
     h = g.op('Add', [h, rmsNorm(m, p + 'post_feedforward_layernorm.weight')]);
   }
 
   // ---- outputs -----------------------------------------------------------------------------------
-  const logits = linear(rmsNorm(h, 'model.norm.weight'), 'lm_head.weight'); // [1, V]
+  const logits = bigLinear(rmsNorm(h, 'model.norm.weight'), 'lm_head.weight'); // [1, V]
   g.op('Reshape', [logits, g.i64([-1])], {}, { outputs: [GRAPH_IO.lastLogits] });
 
   if (!inspect) {

@@ -101,8 +101,9 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
     progress({ phase: 'tokenized', model: src.name, tokens: prepared.enc.ids.length, originalTokens: prepared.originalTokens, warnings });
     checkCancel();
 
+    const precision = await resolvePrecision(req.storage);
     const cached = await ensureConverted(src, {
-      storage: await resolveStorage(req.storage),
+      ...precision,
       converterVersion: CONVERTER_VERSION,
       convert: (dir, out, o) => convertCheckpoint(dir, out, o),
       cacheDir: init.cacheDir,
@@ -187,11 +188,15 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
   }
 }
 
-/** 'auto' storage: fp16 where the session will run on CUDA, fp32 on the CPU (see protocol.ts). */
-async function resolveStorage(want: WorkerAnalyzeRequest['storage']): Promise<'fp32' | 'fp16'> {
-  if (want === 'fp32' || want === 'fp16') return want;
-  if (init.executionProvider === 'cpu') return 'fp32';
-  return (await cudaAvailable()).ok ? 'fp16' : 'fp32';
+/**
+ * Weight storage and matmul precision. 'auto' storage: fp16 where the session will run on CUDA,
+ * fp32 on the CPU (see protocol.ts). fp16 weights on CUDA also get fp16 matmuls (the GPU's fast
+ * path); on the CPU they are cast to fp32 (onnxruntime's CPU fp16 matmuls are no faster).
+ */
+async function resolvePrecision(want: WorkerAnalyzeRequest['storage']): Promise<{ storage: 'fp32' | 'fp16'; compute: 'fp32' | 'fp16' }> {
+  const cuda = init.executionProvider !== 'cpu' && (await cudaAvailable()).ok;
+  const storage = want === 'fp32' || want === 'fp16' ? want : cuda ? 'fp16' : 'fp32';
+  return { storage, compute: storage === 'fp16' && cuda ? 'fp16' : 'fp32' };
 }
 
 /** Resolves after the event loop has dispatched pending messages (setImmediate runs after I/O). */
