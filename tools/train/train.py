@@ -156,7 +156,14 @@ def main():
     # Each (re)start with its options is kept, so the model card can say exactly how the weights were made.
     phases.append({"from_step": first, "steps": args.steps, "min_stage": args.min_stage,
                    "decay_start": args.decay_start, "lr": args.lr, "threads": args.threads})
-    log = open(os.path.join(args.out, "train_log.jsonl"), "a")
+    log_path = os.path.join(args.out, "train_log.jsonl")
+    if first > 1 and os.path.exists(log_path):
+        # Steps logged after the last saved state are taken again: drop their old lines.
+        with open(log_path) as f:
+            kept = [line for line in f if line.strip() and json.loads(line)["step"] < first]
+        with open(log_path, "w") as f:
+            f.writelines(kept)
+    log = open(log_path, "a")
     t0 = time.time() - wall_before
     tasks = list(TASKS)
     for step in range(first, args.steps + 1):
