@@ -184,15 +184,16 @@ describe('tiny random model (4 layers, d 128, 4 heads)', () => {
   const T = 300; // > two 128-row blocks, ragged
   const req = { ids: Array.from({ length: T }, (_, i) => (i * 37 + 11) % TINY.vocab), queryRows: [T - 1, 150, 0, 128], integerPositions: false };
 
-  test('blocked attention equals whole-matrix attention', async () => {
-    const chunked = await convertAndOpen(ck);
+  test('blocked attention (fused per block, the default, and plain ops) equals whole-matrix attention', async () => {
     const full = await convertAndOpen(ck, { attention: 'full' });
-    for (const integerPositions of [false, true]) {
-      const a = await chunked.session.run({ ...req, integerPositions });
-      const b = await full.session.run({ ...req, integerPositions });
-      assertClose('positions', a.positions, b.positions, FP32_TOL.positions);
-      assertClose('attention', a.attention, b.attention, FP32_TOL.attention);
-      assertClose('logits', a.lastLogits, b.lastLogits, FP32_TOL.logits);
+    for (const blocked of [await convertAndOpen(ck), await convertAndOpen(ck, { attention: 'chunked', chunk: 128 })]) {
+      for (const integerPositions of [false, true]) {
+        const a = await blocked.session.run({ ...req, integerPositions });
+        const b = await full.session.run({ ...req, integerPositions });
+        assertClose('positions', a.positions, b.positions, FP32_TOL.positions);
+        assertClose('attention', a.attention, b.attention, FP32_TOL.attention);
+        assertClose('logits', a.lastLogits, b.lastLogits, FP32_TOL.logits);
+      }
     }
   });
 

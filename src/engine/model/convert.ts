@@ -16,7 +16,7 @@ import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
 /** Bumped whenever the graph or the stored info changes; models.ts re-converts on mismatch. */
-export const CONVERTER_VERSION = '2';
+export const CONVERTER_VERSION = '3';
 /** Metadata key holding the ModelInfo JSON. */
 export const METADATA_KEY = 'repo_lens';
 export const ONNX_FILE = 'model.onnx';
@@ -72,7 +72,7 @@ export async function convertCheckpoint(
     ropeType: arch.rope.type,
     ropeTheta: arch.ropeTheta,
     attentionFactor: arch.rope.attentionFactor,
-    attentionImpl: attention === 'chunked' ? `chunked:${opts.chunk ?? DEFAULT_CHUNK}` : attention,
+    attentionImpl: attention === 'chunked' || attention === 'chunked-mha' ? `${attention}:${opts.chunk ?? DEFAULT_CHUNK}` : attention,
   };
 
   const weightFor = (spec: WeightSpec, as: 'f32' | 'f16'): StreamedTensor => {

@@ -22,13 +22,16 @@ import { DataType, GraphBuilder, StreamedTensor, float } from './builder';
 
 /**
  * How the main causal attention is computed.
- * - 'chunked': a Loop over blocks of query rows, each attending to the keys up to its block end:
- *   memory O(H·C·T), linear in T. The default.
+ * - 'chunked-mha' (default): a Loop over blocks of C query rows, each attending to the keys up to
+ *   its block end through com.microsoft MultiHeadAttention with an additive causal bias: memory
+ *   O(H·C·T), linear in T; scale, bias, softmax and PV fused (≈ 1.4× faster than 'chunked' at 4K
+ *   tokens on the tiny model, same memory at 16K).
+ * - 'chunked': the same blocks with plain ops (MatMul, Where, Softmax, MatMul).
  * - 'full': plain ops on the whole [H,T,T] score matrix (quadratic memory; for checking).
  * - 'mha': com.microsoft MultiHeadAttention with unidirectional=1.
  * - 'attention23': opset-23 Attention with is_causal=1.
  */
-export type AttentionImpl = 'chunked' | 'full' | 'mha' | 'attention23';
+export type AttentionImpl = 'chunked' | 'chunked-mha' | 'full' | 'mha' | 'attention23';
 
 export interface GraphOptions {
   storage: 'fp32' | 'fp16';
@@ -59,8 +62,8 @@ export interface BuiltGraph {
   irVersion: number;
 }
 
-export const DEFAULT_ATTENTION: AttentionImpl = 'chunked';
-export const DEFAULT_CHUNK = 128;
+export const DEFAULT_ATTENTION: AttentionImpl = 'chunked-mha';
+export const DEFAULT_CHUNK = 256;
 const INT64_MAX = Number.MAX_SAFE_INTEGER; // Slice clamps ends, any large value works
 
 /**
@@ -265,6 +268,11 @@ export function buildRePoOlmo2Graph(
       const kH = g.op('Unsqueeze', [g.op('Transpose', [k3], { perm: [1, 0, 2] }), zero1]);
       const out = g.op('Attention', [qH, kH, g.op('Unsqueeze', [vH, zero1])], { is_causal: 1 }); // [1,H,T,D]
       o = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), g.i64([-1, HD])]);
+    } else if (impl === 'chunked-mha') {
+      usesMs = true;
+      o = chunkedMha(g, layer, g.op('Reshape', [q3, g.i64([0, HD])]), g.op('Reshape', [k3, g.i64([0, HD])]), g.op('Reshape', [v3, g.i64([0, HD])]), H, {
+        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1,
+      });
     } else {
       o = chunkedCausal(g, layer, g.op('Transpose', [q3], { perm: [1, 0, 2] }), kT, vH, {
         posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1,
@@ -309,6 +317,38 @@ export function buildRePoOlmo2Graph(
     // IR 10 goes with opsets up to 22, IR 11 with 23–24.
     irVersion: opset >= 23 ? 11 : 10,
   };
+}
+
+/**
+ * Like chunkedCausal, but each block runs com.microsoft MultiHeadAttention (scale, bias, softmax and
+ * PV fused) with an additive causal bias [1,1,C,K]. q, k, v: [T, H·D]. Returns [T, H·D].
+ */
+function chunkedMha(g: GraphBuilder, layer: number, q2: string, k2: string, v2: string, H: number, c: ChunkCtx): string {
+  const C = c.chunk;
+  const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
+  const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
+  const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]);
+  const qPad = g.op('Pad', [q2, g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 })]); // [Tpad, HD]
+  const rowsPad = g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)]);
+  const zeroF = g.scalarF32(0);
+  const b = new GraphBuilder(`M${layer}/`);
+  const iter = b.input(b.fresh('iter'), DataType.INT64, []);
+  const condIn = b.input(b.fresh('cond'), DataType.BOOL, []);
+  const start = b.op('Unsqueeze', [b.op('Mul', [iter, g.scalarI64(C)]), c.zero1]);
+  const end = b.op('Add', [start, g.i64([C])]);
+  const qc = b.op('Unsqueeze', [b.op('Slice', [qPad, start, end, c.zero1]), c.zero1]); // [1, C, HD]
+  const kc = b.op('Unsqueeze', [b.op('Slice', [k2, c.zero1, end, c.zero1]), c.zero1]); // [1, K, HD]
+  const vc = b.op('Unsqueeze', [b.op('Slice', [v2, c.zero1, end, c.zero1]), c.zero1]);
+  const rows = b.op('Unsqueeze', [b.op('Slice', [rowsPad, start, end, c.zero1]), g.i64([1])]); // [C,1]
+  const cols = b.op('Slice', [c.posI, c.zero1, end, c.zero1]); // [K]
+  const bias = b.op('Unsqueeze', [b.op('Where', [b.op('Greater', [cols, rows]), c.negInf, zeroF]), g.i64([0, 1])]); // [1,1,C,K]
+  const out = b.op('MultiHeadAttention', [qc, kc, vc, '', '', bias], { num_heads: H }, { domain: 'com.microsoft' }); // [1,C,HD]
+  const condOut = b.op('Identity', [condIn]);
+  b.output(condOut, DataType.BOOL, []);
+  b.output(b.op('Squeeze', [out, c.zero1]), DataType.FLOAT, [C, 'HD']);
+  const stacked = g.op('Loop', [nBlocks, ''], { body: b.toGraph(`attention_mha_block_${layer}`) }); // [n, C, HD]
+  const flat = g.op('Reshape', [stacked, g.i64([-1, c.HD])]);
+  return g.op('Slice', [flat, c.zero1, c.tVec, c.zero1]);
 }
 
 interface ChunkCtx {
