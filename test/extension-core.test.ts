@@ -14,6 +14,7 @@ import { boundaryOffsets, buildDecorationPlan, levelsOf, LEVELS, tokenValues } f
 import { buildHoverMarkdown, fenceFor, positionStats, REVEAL_COMMAND } from '../src/extension/core/hover';
 import { explorerCsp, explorerHtml, makeNonce } from '../src/extension/core/html';
 import { relativeSpan, shiftMarks, shiftSpan } from '../src/extension/core/marks';
+import { joinCooperatively, jsonPieces } from '../src/extension/core/serialize';
 import { decodePayload, encodePayload } from '../src/shared/codec';
 import { isWebviewMessage, tokenAtOffset } from '../src/shared/protocol';
 import { SYNTH_TEXT, syntheticAnalysis } from './helpers/synthetic-analysis';
@@ -267,5 +268,41 @@ describe('VSIX contents per target', () => {
     for (const c of ['repoLens.queryBorder', 'repoLens.needleBorder', 'repoLens.boundary']) assert.ok(colors.includes(c));
     assert.equal(pkg.devDependencies['@types/vscode'], '1.90.0');
     assert.equal(pkg.engines.vscode, '^1.90.0');
+  });
+});
+
+describe('cooperative serialisation (big exports)', () => {
+  it('jsonPieces joins to exactly what JSON.stringify writes', () => {
+    const { analysis } = syntheticAnalysis();
+    const big = Array.from({ length: 20000 }, (_, i) => (i % 7 === 0 ? i / 3 : i % 11 === 0 ? NaN : -i));
+    const values: unknown[] = [
+      analysis,
+      big,
+      [[big, { a: big }], []],
+      { a: undefined, b: [undefined, () => 1, null, 'x\u2028"y'], c: { d: Infinity }, e: new Date(0), f: new Float32Array([1.5, 2]) },
+      Array.from({ length: 9000 }, (_, i) => ({ i, s: String(i) })),
+      'text',
+      42,
+      null,
+      [],
+      {},
+    ];
+    for (const v of values) assert.equal([...jsonPieces(v)].join(''), JSON.stringify(v));
+  });
+
+  it('joinCooperatively lets the event loop run while it joins', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const pieces = function* () {
+      for (let i = 0; i < 200; i++) {
+        const until = Date.now() + 2; // 200 slow pieces: ≈ 0.4 s of work in total
+        while (Date.now() < until);
+        yield 'x'.repeat(1000);
+      }
+    };
+    const s = await joinCooperatively(pieces(), 10_000);
+    clearInterval(timer);
+    assert.equal(s.length, 200_000);
+    assert.ok(ticks >= 5, `the event loop ran ${ticks} times during the join`);
   });
 });

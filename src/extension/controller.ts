@@ -14,7 +14,8 @@ import { AnalyzeResult, EngineError, InferenceHost, isAbortError } from '../engi
 import type { AnalyzeProgress } from '../engine/runtime';
 import { ExplorerPayload, WebviewToHost, tokenAtOffset } from '../shared/protocol';
 import { CONFIG_SECTION, RepoLensConfig, classifyConfigChange, hostOptionsOf, readConfig } from './core/config';
-import { needleCsv, positionsCsv } from './core/csv';
+import { needleCsv, positionsCsvLines } from './core/csv';
+import { joinCooperatively, jsonPieces } from './core/serialize';
 import { DecorationChoice, DecorationPlan, boundaryOffsets, buildDecorationPlan } from './core/decorations';
 import { DocumentMarks, Span, relativeSpan, shiftMarks } from './core/marks';
 import { Decorator } from './decorator';
@@ -502,8 +503,8 @@ export class RepoLensController implements vscode.Disposable {
         return;
       }
       bytes = Buffer.from(m[1], 'base64');
-    } else if (kind === 'json') bytes = Buffer.from(JSON.stringify(a!.analysis, null, 1));
-    else if (kind === 'csv-positions') bytes = Buffer.from(positionsCsv(a!.analysis, a!.payload.text));
+    } else if (kind === 'json') bytes = Buffer.from(await joinCooperatively(jsonPieces(a!.analysis)));
+    else if (kind === 'csv-positions') bytes = Buffer.from(await joinCooperatively(positionsCsvLines(a!.analysis, a!.payload.text)));
     else bytes = Buffer.from(needleCsv(a!.analysis));
     await vscode.workspace.fs.writeFile(target, bytes);
     this.explorer.post({ type: 'exported', ok: true, message: `saved ${target.fsPath}` });

@@ -14,18 +14,23 @@ const row = (fields: (string | number | null | undefined)[]) => fields.map(csvFi
 
 /** One row per token: index, id, offsets, text, then one column per RePo layer and head. */
 export function positionsCsv(a: AnalysisJson, text: string): string {
+  return [...positionsCsvLines(a, text)].join('');
+}
+
+/** positionsCsv line by line (each with its CRLF), for joinCooperatively on long analyses. */
+export function* positionsCsvLines(a: AnalysisJson, text: string): Generator<string> {
   const H = a.model.numHeads;
   const header = ['token', 'id', 'start', 'end', 'text'];
   a.model.repoLayers.forEach((l) => {
     for (let h = 0; h < H; h++) header.push(`L${l}H${h}`);
   });
-  const lines = [row(header)];
-  a.tokens.forEach((tok, t) => {
+  yield row(header) + '\r\n';
+  for (let t = 0; t < a.tokens.length; t++) {
+    const tok = a.tokens[t];
     const f: (string | number)[] = [t, tok.id, tok.start, tok.end, text.slice(tok.start, tok.end)];
     for (let r = 0; r < a.model.repoLayers.length; r++) for (let h = 0; h < H; h++) f.push(a.positions[r][h][t]);
-    lines.push(row(f));
-  });
-  return lines.join('\r\n') + '\r\n';
+    yield row(f) + '\r\n';
+  }
 }
 
 /** One row per layer and head: needle mass and the needle / recent / rest split, learned and integer. */
