@@ -203,5 +203,22 @@ test('a file that shrinks after opening is reported when read', async () => {
   const file = path.join(dir, 'model.safetensors');
   const last = [...ck.tensors.values()].sort((a, b) => b.offset - a.offset)[0];
   fs.truncateSync(file, last.offset + 2);
-  await refuses(ck.readFloat32(last.name), 'model.safetensors', `"${last.name}"`, 'truncated');
+  await refuses(ck.readFloat32(last.name), 'model.safetensors', 'changed while the model was being read');
+});
+
+test('a shard moved away or rewritten after opening gives a clear message, not ENOENT or wrong numbers', async () => {
+  const drain = async (ck: SafetensorsCheckpoint) => {
+    for (const name of ck.tensors.keys()) for await (const _ of ck.convertedChunks(name, 'f32'));
+  };
+  const moved = copyFixture('random-repo-bf16-sharded');
+  const ck = await SafetensorsCheckpoint.open(moved);
+  const shards = fs.readdirSync(moved).filter((f) => f.endsWith('.safetensors')).sort();
+  fs.renameSync(moved, moved + '-elsewhere');
+  await refuses(drain(ck), shards[0], /disappeared while the model was being read \(was the folder moved or deleted\?\)/);
+
+  const rewritten = copyFixture('random-repo-bf16-sharded');
+  const ck2 = await SafetensorsCheckpoint.open(rewritten);
+  const last = path.join(rewritten, shards[shards.length - 1]);
+  fs.appendFileSync(last, Buffer.alloc(16));
+  await refuses(drain(ck2), shards[shards.length - 1], /changed while the model was being read/);
 });

@@ -43,6 +43,8 @@ export interface TensorEntry {
   offset: number;
   byteLength: number;
   numel: number;
+  /** Size and mtime of `file` when its header was read: a file replaced since is refused. */
+  fileStamp?: { size: number; mtimeMs: number };
 }
 
 export interface SafetensorsHeader {
@@ -63,7 +65,9 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
     throw new SafetensorsError(`${fileLabel(file)}: cannot open (${(e as Error).message})`);
   }
   try {
-    const fileSize = (await fh.stat()).size;
+    const st = await fh.stat();
+    const fileSize = st.size;
+    const fileStamp = { size: st.size, mtimeMs: st.mtimeMs };
     const name = fileLabel(file);
     if (fileSize < 8) throw new SafetensorsError(`${name}: file is ${fileSize} bytes, too short for a safetensors header`);
     const lenBuf = Buffer.alloc(8);
@@ -95,7 +99,7 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
         if (raw && typeof raw === 'object') metadata = raw as Record<string, string>;
         continue;
       }
-      tensors.push(parseEntry(name, file, key, raw, dataStart));
+      tensors.push({ ...parseEntry(name, file, key, raw, dataStart), fileStamp });
     }
     // Offsets must not overlap (the format also forbids holes, but we only need disjointness to trust the bytes).
     const byStart = [...tensors].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
@@ -382,7 +386,24 @@ export class SafetensorsCheckpoint {
   private async *rawChunks(t: TensorEntry, chunkBytes: number): AsyncGenerator<Uint8Array> {
     const elem = DTYPE_SIZE[t.dtype];
     const step = Math.max(elem, chunkBytes - (chunkBytes % elem));
-    const fh = await fs.promises.open(t.file, 'r');
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(t.file, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SafetensorsError(
+        code === 'ENOENT'
+          ? `${t.file} disappeared while the model was being read (was the folder moved or deleted?); nothing was lost: put it back and run again`
+          : `${fileLabel(t.file)}: cannot open (${(e as Error).message})`,
+      );
+    }
+    const st = await fh.stat();
+    if (t.fileStamp && (st.size !== t.fileStamp.size || st.mtimeMs !== t.fileStamp.mtimeMs)) {
+      await fh.close();
+      throw new SafetensorsError(
+        `${t.file} changed while the model was being read (${t.fileStamp.size} → ${st.size} bytes); run again to read the new file`,
+      );
+    }
     try {
       for (let done = 0; done < t.byteLength; done += step) {
         const n = Math.min(step, t.byteLength - done);
