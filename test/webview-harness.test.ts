@@ -125,6 +125,10 @@ describe('head explorer webview in chromium', { skip: SKIP }, () => {
     await page.waitForFunction((id) => document.body.dataset.rendered === id, payload.id);
     const rendered = (await posted(page)).filter((m) => m.type === 'rendered');
     assert.deepEqual(rendered.at(-1), { type: 'rendered', id: payload.id, view: 'positions', heads: 4, tokens: payload.T, charts: 5 });
+    // What end-to-end tests wait on: data-drawn once every chart has painted, and what is shown.
+    await page.waitForFunction((id) => document.body.dataset.drawn === id, payload.id);
+    const data = await page.evaluate(() => ({ ...document.body.dataset }));
+    assert.deepEqual([data.view, data.heads, data.tokens, data.charts, data.needle], ['positions', '4', String(payload.T), '5', `${payload.needle!.start}:${payload.needle!.end}`]);
     assert.equal(await page.locator('.multiple canvas').count(), 4);
     assert.equal(await page.locator('[data-testid="big-chart"]').count(), 1);
     // The large chart has pixels drawn (not a blank canvas).

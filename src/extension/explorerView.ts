@@ -81,6 +81,19 @@ export class ExplorerViewProvider implements vscode.WebviewViewProvider, vscode.
     else await vscode.commands.executeCommand(`${EXPLORER_VIEW_ID}.focus`);
   }
 
+  /** Opens the view without keeping the keyboard: `<viewId>.focus` (the only way to open a view
+   * that was never resolved) focuses it, so the editor gets the focus back. */
+  async reveal(editor?: vscode.TextEditor): Promise<void> {
+    if (this.view) {
+      this.view.show(true);
+      return;
+    }
+    await vscode.commands.executeCommand(`${EXPLORER_VIEW_ID}.focus`);
+    if (editor && editor.document.uri.scheme !== 'vscode-notebook-cell') {
+      await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false });
+    }
+  }
+
   dispose(): void {
     for (const d of this.disposables.splice(0)) d.dispose();
   }

@@ -90,6 +90,7 @@ function update(change: Partial<ExplorerSelection>): void {
 
 function requestExport(kind: ExportKind): void {
   if (!payload) return;
+  delete document.body.dataset.exported;
   const canvas = positionsView?.bigCanvas;
   if (kind === 'png') {
     if (!canvas || selection.view !== 'positions') {
@@ -104,11 +105,16 @@ function setStatus(text: string): void {
   if (statusLine) statusLine.textContent = text;
 }
 
+/** Counts render() calls, so that a slow first paint of an older render cannot mark a newer one drawn. */
+let renderGeneration = 0;
+
 function render(): void {
   for (const c of charts.splice(0)) c.destroy();
   positionsView = undefined;
   app.replaceChildren();
   if (!payload) {
+    delete document.body.dataset.rendered;
+    delete document.body.dataset.drawn;
     app.append(el('p', { class: 'empty' }, 'Run “Analyze with RePo” on an editor to see its heads here.'));
     return;
   }
@@ -141,10 +147,18 @@ function render(): void {
   const exports = el(
     'div',
     { class: 'exports' },
-    button('PNG', () => requestExport('png')),
-    button('JSON', () => requestExport('json')),
-    button('CSV positions', () => requestExport('csv-positions')),
-    button('CSV needle', () => requestExport('csv-needle')),
+    ...(
+      [
+        ['PNG', 'png'],
+        ['JSON', 'json'],
+        ['CSV positions', 'csv-positions'],
+        ['CSV needle', 'csv-needle'],
+      ] as const
+    ).map(([label, kind]) => {
+      const b = button(label, () => requestExport(kind));
+      b.dataset.testid = `export-${kind}`;
+      return b;
+    }),
   );
   statusLine = el('p', { class: 'status', 'data-testid': 'status' });
   const body = el('div', { class: 'body' });
@@ -163,7 +177,22 @@ function render(): void {
       if (t >= 0) selectToken(t);
     });
   }
-  document.body.dataset.rendered = p.id;
+  // What is shown, as data attributes: end-to-end tests wait on these rather than on time.
+  const b = document.body.dataset;
+  b.rendered = p.id;
+  b.view = selection.view;
+  b.heads = String(p.model.numHeads);
+  b.layers = String(p.model.numLayers);
+  b.tokens = String(p.T);
+  b.charts = String(charts.length);
+  b.needle = p.needle ? `${p.needle.start}:${p.needle.end}` : '';
+  delete b.drawn;
+  const generation = ++renderGeneration;
+  void (positionsView?.drawn ?? Promise.resolve()).then(() => {
+    if (generation !== renderGeneration) return;
+    b.drawnAt = String(Date.now());
+    b.drawn = p.id;
+  });
   post({ type: 'rendered', id: p.id, view: selection.view, heads: p.model.numHeads, tokens: p.T, charts: charts.length });
 }
 
@@ -171,6 +200,8 @@ window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => {
   const m = ev.data;
   switch (m?.type) {
     case 'analysis':
+      // Wall-clock times (same machine as a test driving it): when the analysis arrived, when drawn.
+      document.body.dataset.receivedAt = String(Date.now());
       payload = m.payload;
       storedPayload = undefined;
       stale = false;
@@ -209,11 +240,13 @@ window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => {
       break;
     case 'exported':
       setStatus(m.message);
+      document.body.dataset.exported = m.ok ? 'ok' : 'failed';
       break;
   }
 });
 
 document.addEventListener('securitypolicyviolation', (e) => {
+  document.body.dataset.cspViolations = String(Number(document.body.dataset.cspViolations ?? 0) + 1);
   post({ type: 'log', level: 'error', message: `CSP violation: ${e.violatedDirective} ${e.blockedURI}` });
 });
 

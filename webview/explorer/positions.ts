@@ -18,6 +18,9 @@ export interface PositionsView {
   /** The large chart's canvas (PNG export). */
   bigCanvas?: HTMLCanvasElement;
   setCursor(token: number): void;
+  /** Resolves once every chart has painted at least once on a sized canvas (charts built on a
+   * detached canvas draw only after they are attached and measured). */
+  drawn: Promise<void>;
 }
 
 interface OverlayState {
@@ -93,6 +96,18 @@ function overlay(get: () => OverlayState): Plugin<'line'> {
   };
 }
 
+function drawnOnce(onDrawn: () => void): Plugin<'line'> {
+  let done = false;
+  return {
+    id: 'repoLensDrawn',
+    afterRender(chart) {
+      if (done || chart.width === 0 || chart.height === 0) return;
+      done = true;
+      onDrawn();
+    },
+  };
+}
+
 function headCurve(p: ExplorerPayload, r: number, h: number): Float32Array {
   const H = p.model.numHeads;
   const off = (r * H + h) * p.T;
@@ -113,6 +128,7 @@ function makeChart(
   marks: CurveMarks | undefined,
   state: () => OverlayState,
   big: boolean,
+  onDrawn: () => void,
   onClickToken?: (t: number) => void,
 ): Chart<'line', Pt[]> {
   const line = themeColor('charts-blue', '#1f6feb');
@@ -126,7 +142,7 @@ function makeChart(
   return new Chart(canvas, {
     type: 'line',
     data: { datasets },
-    plugins: [overlay(state)],
+    plugins: [overlay(state), drawnOnce(onDrawn)],
     options: {
       animation: false,
       parsing: false,
@@ -179,8 +195,15 @@ export function renderPositions(
 ): PositionsView {
   const R = p.model.repoLayers.length;
   const H = p.model.numHeads;
-  const view: PositionsView = { charts: [], setCursor: () => undefined };
+  let pending = H + 1;
+  let allDrawn: () => void = () => undefined;
+  const drawn = new Promise<void>((resolve) => (allDrawn = resolve));
+  const onDrawn = () => {
+    if (--pending === 0) allDrawn();
+  };
+  const view: PositionsView = { charts: [], setCursor: () => undefined, drawn };
   if (R === 0) {
+    allDrawn();
     root.append(el('p', { class: 'empty' }, `${p.model.name} has no RePo layers: every layer uses integer positions.`));
     return view;
   }
@@ -210,7 +233,7 @@ export function renderPositions(
     );
     cell.addEventListener('click', () => onHead(h));
     grid.append(cell);
-    view.charts.push(makeChart(canvas, p, headCurve(p, r, h), sel, marks, stateFor(h, false), false));
+    view.charts.push(makeChart(canvas, p, headCurve(p, r, h), sel, marks, stateFor(h, false), false, onDrawn));
   }
   const head = Math.min(sel.head, H - 1);
   const bigCanvas = el('canvas', { 'data-testid': 'big-chart' });
@@ -227,7 +250,7 @@ export function renderPositions(
       'blue: learned position · dashed: integer position t · orange: plateau · red: jump · shaded: query (blue), needle (yellow), bands',
     ),
   );
-  const big = makeChart(bigCanvas, p, headCurve(p, r, head), sel, marks, stateFor(head, true), true, onToken);
+  const big = makeChart(bigCanvas, p, headCurve(p, r, head), sel, marks, stateFor(head, true), true, onDrawn, onToken);
   view.charts.push(big);
   view.bigCanvas = bigCanvas;
   const showInfo = () => {
