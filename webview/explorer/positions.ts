@@ -7,6 +7,7 @@
  */
 import { Chart, Decimation, LineController, LineElement, LinearScale, PointElement, Tooltip, type Plugin } from 'chart.js';
 import type { CurveMarks, ExplorerPayload, ExplorerSelection, TokenBand } from '../../src/shared/protocol';
+import { BAND_TINTS, curveRange, paintPlateausAndJumps, shadeTokens } from '../../src/shared/curvePaint';
 import { el, shownToken, themeColor } from './dom';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Decimation);
@@ -40,16 +41,9 @@ function overlay(get: () => OverlayState): Plugin<'line'> {
       const { ctx, chartArea: a, scales } = chart;
       const x = scales.x;
       const o = get();
-      const span = (s: number, e: number, color: string) => {
-        const x0 = Math.max(a.left, x.getPixelForValue(s - 0.5));
-        const x1 = Math.min(a.right, x.getPixelForValue(e + 0.5));
-        if (x1 > x0) {
-          ctx.fillStyle = color;
-          ctx.fillRect(x0, a.top, Math.max(1, x1 - x0), a.bottom - a.top);
-        }
-      };
+      const span = (s: number, e: number, color: string) => shadeTokens(ctx, a, x, s, e, color);
       ctx.save();
-      o.bands.forEach((b, i) => span(b.start, b.end - 1, i % 2 ? 'rgba(31,111,235,0.07)' : 'rgba(134,142,150,0.10)'));
+      o.bands.forEach((b, i) => span(b.start, b.end - 1, BAND_TINTS[i % 2]));
       span(o.query[0], o.query[1], 'rgba(55,148,255,0.18)');
       if (o.needle) span(o.needle[0], o.needle[1], 'rgba(250,176,5,0.30)');
       ctx.restore();
@@ -59,29 +53,11 @@ function overlay(get: () => OverlayState): Plugin<'line'> {
       const x = scales.x;
       const y = scales.y;
       const o = get();
+      if (o.marks && o.detailed) paintPlateausAndJumps(ctx, a, x, y, o.marks.plateaus.spans, o.marks.jumps.steps, o.z);
       ctx.save();
       ctx.beginPath();
       ctx.rect(a.left, a.top, a.right - a.left, a.bottom - a.top);
       ctx.clip();
-      if (o.marks && o.detailed) {
-        ctx.strokeStyle = 'rgba(232,89,12,0.85)';
-        ctx.lineWidth = 3;
-        for (const [s, e, m] of o.marks.plateaus.spans) {
-          ctx.beginPath();
-          ctx.moveTo(x.getPixelForValue(s), y.getPixelForValue(m));
-          ctx.lineTo(x.getPixelForValue(e - 1), y.getPixelForValue(m));
-          ctx.stroke();
-        }
-        ctx.strokeStyle = 'rgba(201,42,42,0.9)';
-        ctx.lineWidth = 1.5;
-        for (const [t] of o.marks.jumps.steps.slice(0, 2000)) {
-          const px = x.getPixelForValue(t - 0.5);
-          ctx.beginPath();
-          ctx.moveTo(px, y.getPixelForValue(o.z[t - 1]));
-          ctx.lineTo(px, y.getPixelForValue(o.z[t]));
-          ctx.stroke();
-        }
-      }
       if (o.cursor >= 0) {
         const px = x.getPixelForValue(o.cursor);
         ctx.strokeStyle = themeColor('editorCursor-foreground', '#d6336c');
@@ -176,7 +152,9 @@ function makeChart(
         x: { type: 'linear', min: 0, max: Math.max(1, p.T - 1), ticks: { color: fg, display: big, maxTicksLimit: 8 }, grid: { display: big } },
         y: {
           type: 'linear',
-          ...(focus ? { min: focus.lo, max: focus.hi } : {}),
+          // The learned curve sets the range; the integer diagonal (up to T) is clipped, not
+          // allowed to squash a compressed curve into a flat line.
+          ...(focus ? { min: focus.lo, max: focus.hi } : curveRange(z)),
           ticks: { color: fg, display: big, maxTicksLimit: 6 },
           grid: { display: big },
         },

@@ -7,6 +7,7 @@
 import { Chart, Decimation, LineController, LineElement, LinearScale, PointElement, Tooltip, type ChartDataset, type Plugin } from 'chart.js';
 import type { AnalysisJson, CurveSummaryJson } from '../../engine/analysis';
 import { structureBands, type TokenBand } from '../../engine/analysis/bands';
+import { BAND_TINTS, paintPlateausAndJumps, shadeTokens } from '../../shared/curvePaint';
 import { checkbox, excerpt, fmt, h, pct, select } from './dom';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Decimation);
@@ -34,15 +35,12 @@ function overlayPlugin(get: () => Overlay): Plugin<'line'> {
       const o = get();
       ctx.save();
       o.bands.forEach((b, i) => {
-        const x0 = Math.max(area.left, x.getPixelForValue(b.start - 0.5));
-        const x1 = Math.min(area.right, x.getPixelForValue(b.end - 0.5));
-        if (x1 <= x0) return;
-        ctx.fillStyle = i % 2 ? 'rgba(31,111,235,0.07)' : 'rgba(134,142,150,0.10)';
-        ctx.fillRect(x0, area.top, x1 - x0, area.bottom - area.top);
-        if (x1 - x0 > 40 && o.showEvents) {
+        const width = shadeTokens(ctx, area, x, b.start, b.end - 1, BAND_TINTS[i % 2]);
+        if (width > 40 && o.showEvents) {
+          const x0 = Math.max(area.left, x.getPixelForValue(b.start - 0.5));
           ctx.fillStyle = '#495057';
           ctx.font = '10px sans-serif';
-          ctx.fillText(b.label.slice(0, Math.floor((x1 - x0) / 6)), x0 + 2, area.top + 10);
+          ctx.fillText(b.label.slice(0, Math.floor(width / 6)), x0 + 2, area.top + 10);
         }
       });
       ctx.restore();
@@ -56,26 +54,7 @@ function overlayPlugin(get: () => Overlay): Plugin<'line'> {
       ctx.beginPath();
       ctx.rect(area.left, area.top, area.right - area.left, area.bottom - area.top);
       ctx.clip();
-      if (o.showEvents) {
-        ctx.strokeStyle = 'rgba(232,89,12,0.85)';
-        ctx.lineWidth = 3;
-        for (const [s, e, m] of o.curve.plateaus.spans) {
-          const py = y.getPixelForValue(m);
-          ctx.beginPath();
-          ctx.moveTo(x.getPixelForValue(s), py);
-          ctx.lineTo(x.getPixelForValue(e - 1), py);
-          ctx.stroke();
-        }
-        ctx.strokeStyle = 'rgba(201,42,42,0.9)';
-        ctx.lineWidth = 1.5;
-        for (const [t] of o.curve.jumps.steps.slice(0, 2000)) {
-          const px = x.getPixelForValue(t - 0.5);
-          ctx.beginPath();
-          ctx.moveTo(px, y.getPixelForValue(o.z[t - 1]));
-          ctx.lineTo(px, y.getPixelForValue(o.z[t]));
-          ctx.stroke();
-        }
-      }
+      if (o.showEvents) paintPlateausAndJumps(ctx, area, x, y, o.curve.plateaus.spans, o.curve.jumps.steps, o.z);
       // Chunk labels as a strip along the bottom of the plot area.
       const size = o.curve.chunks.size;
       const labels = o.curve.chunks.labels;
