@@ -138,6 +138,8 @@ describe('decorations', () => {
     assert.equal(integer.length, p.T);
     const pos = tokenValues(p, { metric: 'position', layer: 1, head: 2 })!;
     assert.equal(pos[5], p.positions[(1 * 4 + 2) * p.T + 5]);
+    const att = Float64Array.from([1, 0.5, 0.06, 0.04, 0, 0.25]);
+    assert.deepEqual([...levelsOf(att, 'attention-learned')], [5, 4, 2, 0, 0, 3], 'sqrt scale, nothing below 5% of the top token');
     const levels = levelsOf(pos, 'position');
     assert.ok(levels.every((l) => l >= 1 && l <= LEVELS), 'every token shown by position');
     assert.equal(tokenValues(p, { metric: 'off', layer: -1, head: -1 }), undefined);

@@ -58,6 +58,9 @@ export function tokenValues(p: ExplorerPayload, c: DecorationChoice): Float64Arr
  * Level of each value: attention relative to the largest (level 0 = none shown, for the long tail
  * of near-zero tokens); positions min..max over the tokens (every token shown).
  */
+/** Tokens with less than this fraction of the most-attended token's attention are not coloured. */
+export const ATTENTION_FLOOR = 0.05;
+
 export function levelsOf(values: Float64Array, metric: DecorationMetric): Uint8Array {
   const out = new Uint8Array(values.length);
   let lo = Infinity;
@@ -72,8 +75,11 @@ export function levelsOf(values: Float64Array, metric: DecorationMetric): Uint8A
       out[t] = 1 + Math.min(LEVELS - 1, Math.floor(f * LEVELS));
     } else {
       // Square root: attention is heavy-tailed, the linear scale would show only the top few tokens.
+      // Below ATTENTION_FLOOR of the top token's share a token stays uncoloured: with a lower floor
+      // nearly every token of a long prompt got the faintest level and the text read as one big
+      // selection (seen in the light theme).
       const f = hi > 0 ? Math.sqrt(values[t] / hi) : 0;
-      out[t] = f < 0.1 ? 0 : Math.min(LEVELS, Math.ceil(f * LEVELS));
+      out[t] = f < Math.sqrt(ATTENTION_FLOOR) ? 0 : Math.min(LEVELS, Math.ceil(f * LEVELS));
     }
   }
   return out;
