@@ -207,7 +207,8 @@ export class RepoLensController implements vscode.Disposable {
     const needleRange = relativeSpan(marks.needle, baseOffset, text.length);
     const version = document.version;
     const model = this.config.model;
-    // Open the explorer now, so that its page loads while the model runs, not after.
+    // Open the explorer and start the summary worker now, so both load while the model runs.
+    this.summarizer.warm();
     if (!this.explorer.visible) void this.explorer.reveal(editor);
 
     let result: AnalyzeResult;

@@ -26,6 +26,11 @@ export class Summarizer {
     });
   }
 
+  /** Starts the worker ahead of the first summary (no-op when it runs or there is no bundle). */
+  warm(): void {
+    this.ensureWorker();
+  }
+
   private ensureWorker(): Worker | undefined {
     if (this.worker) return this.worker;
     if (!fs.existsSync(this.script)) return undefined;
