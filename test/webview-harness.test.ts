@@ -183,6 +183,27 @@ describe('head explorer webview in chromium', { skip: SKIP }, () => {
     await page.close();
   });
 
+  it('keeps only the selection when an analysis is too large for the saved state, and says so after a reload', async () => {
+    const { payload } = syntheticAnalysis();
+    const page = await openPage();
+    await page.evaluate(() => ((window as unknown as { repoLensStateLimitBytes: number }).repoLensStateLimitBytes = 1000));
+    await page.waitForFunction(() => (window as unknown as { __posted: WebviewToHost[] }).__posted.some((m) => m.type === 'ready'));
+    await postAnalysis(page, payload);
+    await page.waitForFunction((id) => document.body.dataset.rendered === id, payload.id);
+    const state = (await page.evaluate(() => (window as unknown as { __state: Record<string, unknown> }).__state)) as Record<string, any>;
+    assert.equal(state.payload, undefined);
+    assert.ok(state.notKept.bytes > 1000);
+    assert.equal(state.selection.view, 'positions');
+    await page.close();
+    // A reload with that state: no analysis, a message saying why, and a ready without restoredId
+    // (so a host that still holds the analysis sends it again).
+    const again = await openPage(state);
+    await again.waitForFunction(() => /too large to keep across a window reload/.test(document.body.textContent ?? ''));
+    const ready = (await posted(again)).find((m) => m.type === 'ready');
+    assert.deepEqual(ready, { type: 'ready', protocol: 1 });
+    await again.close();
+  });
+
   it('stays responsive at 16K tokens (decimated curves), and renders prompt text only as text', async (t) => {
     const hostile = '<img src=x onerror="document.body.dataset.pwned=1"> ';
     const text = (hostile + 'filler words here. ').repeat(Math.ceil(16000 / 70)).slice(0, 16000) + '\nQuestion: what is it?\n';

@@ -28,8 +28,20 @@ interface VsCodeApi {
 interface SavedState {
   selection: ExplorerSelection;
   payload?: StoredPayload;
+  /** Set instead of `payload` when the analysis was too large to keep (see STATE_LIMIT_BYTES). */
+  notKept?: { bytes: number };
   stale?: boolean;
 }
+
+/**
+ * Largest analysis (typed-array bytes) kept in the saved state. VS Code holds that state as one
+ * JSON string (base64 here, 4/3 larger) and writes it out on reload; a 16K-token analysis of the
+ * 1B model is ≈ 45 MB. Above the limit only the selection is kept: hiding and reopening the view
+ * still works (the host sends the analysis again), a window reload asks for a re-run.
+ */
+const STATE_LIMIT_BYTES = 24 * 2 ** 20;
+/** The limit, which the webview harness test lowers through `window.repoLensStateLimitBytes`. */
+const stateLimit = () => (window as { repoLensStateLimitBytes?: number }).repoLensStateLimitBytes ?? STATE_LIMIT_BYTES;
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
@@ -38,6 +50,8 @@ const app = document.getElementById('app')!;
 let payload: ExplorerPayload | undefined;
 /** The payload's saved form, encoded once per analysis (not on every click). */
 let storedPayload: StoredPayload | undefined;
+/** Restored from a state whose analysis was too large to keep: its size, for the empty view's message. */
+let notKeptBytes = 0;
 let selection: ExplorerSelection = { ...DEFAULT_SELECTION };
 let stale = false;
 let cursor = -1;
@@ -47,9 +61,15 @@ let statusLine: HTMLElement | undefined;
 
 const post = (m: WebviewToHost) => vscode.postMessage(m);
 
+function payloadBytes(p: ExplorerPayload): number {
+  return [p.starts, p.ends, p.ids, p.positions, p.attentionLearned, p.attentionInteger].reduce((n, a) => n + (a?.byteLength ?? 0), 0);
+}
+
 function save(): void {
-  if (payload && !storedPayload) storedPayload = encodePayload(payload);
-  vscode.setState({ selection, stale, ...(storedPayload ? { payload: storedPayload } : {}) });
+  const bytes = payload ? payloadBytes(payload) : 0;
+  if (payload && !storedPayload && bytes <= stateLimit()) storedPayload = encodePayload(payload);
+  const kept = storedPayload ? { payload: storedPayload } : payload ? { notKept: { bytes } } : {};
+  vscode.setState({ selection, stale, ...kept });
 }
 
 function restore(): void {
@@ -57,6 +77,7 @@ function restore(): void {
   if (!s) return;
   selection = { ...DEFAULT_SELECTION, ...s.selection };
   stale = !!s.stale;
+  notKeptBytes = s.notKept?.bytes ?? 0;
   if (s.payload) {
     try {
       payload = decodePayload(s.payload);
@@ -115,7 +136,15 @@ function render(): void {
   if (!payload) {
     delete document.body.dataset.rendered;
     delete document.body.dataset.drawn;
-    app.append(el('p', { class: 'empty' }, 'Run “Analyze with RePo” on an editor to see its heads here.'));
+    app.append(
+      el(
+        'p',
+        { class: 'empty' },
+        notKeptBytes
+          ? `The last analysis (${(notKeptBytes / 2 ** 20).toFixed(0)} MB) was too large to keep across a window reload: run “Analyze with RePo” again to see it here.`
+          : 'Run “Analyze with RePo” on an editor to see its heads here.',
+      ),
+    );
     return;
   }
   const p = payload;
@@ -204,6 +233,7 @@ window.addEventListener('message', (ev: MessageEvent<HostToWebview>) => {
       document.body.dataset.receivedAt = String(Date.now());
       payload = m.payload;
       storedPayload = undefined;
+      notKeptBytes = 0;
       stale = false;
       cursor = -1;
       save();
