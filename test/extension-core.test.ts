@@ -15,6 +15,8 @@ import { buildHoverMarkdown, fenceFor, positionStats, REVEAL_COMMAND } from '../
 import { explorerCsp, explorerHtml, makeNonce } from '../src/extension/core/html';
 import { relativeSpan, shiftMarks, shiftSpan } from '../src/extension/core/marks';
 import { joinCooperatively, jsonPieces } from '../src/extension/core/serialize';
+import { AnalysisStore, MAX_FILES, stillMatches } from '../src/extension/core/analysisStore';
+import * as os from 'node:os';
 import { decodePayload, encodePayload } from '../src/shared/codec';
 import { isWebviewMessage, tokenAtOffset } from '../src/shared/protocol';
 import { SYNTH_TEXT, syntheticAnalysis } from './helpers/synthetic-analysis';
@@ -306,5 +308,42 @@ describe('cooperative serialisation (big exports)', () => {
     clearInterval(timer);
     assert.equal(s.length, 200_000);
     assert.ok(ticks >= 5, `the event loop ran ${ticks} times during the join`);
+  });
+});
+
+describe('analyses saved across window reloads', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-store-'));
+
+  it('round-trips payload and analysis, and only restores onto unchanged text', async () => {
+    const { payload, analysis } = syntheticAnalysis();
+    const store = new AnalysisStore(dir);
+    const ranAt = new Date('2026-11-26T01:02:03Z');
+    assert.equal(await store.save({ documentUri: 'file:///a.txt', payload, analysis, ranAt }), true);
+    const back = (await store.load('file:///a.txt'))!;
+    assert.deepEqual(back.payload, payload);
+    assert.deepEqual(back.analysis, JSON.parse(JSON.stringify(analysis)));
+    assert.equal(back.ranAt.toISOString(), ranAt.toISOString());
+    assert.equal(await store.load('file:///other.txt'), undefined);
+    // Whole-document analyses need the same text; a selection's analysis the same characters in its range.
+    assert.equal(stillMatches(payload.text, { payload, range: undefined }), payload.baseOffset === 0);
+    const sel = { ...payload, baseOffset: 4 };
+    assert.equal(stillMatches('abcd' + payload.text + 'tail', { payload: sel, range: { start: 4, end: 4 + payload.text.length } }), true);
+    assert.equal(stillMatches('abcd' + payload.text.replace(/./, 'Z') + 'tail', { payload: sel, range: { start: 4, end: 4 + payload.text.length } }), false);
+  });
+
+  it('ignores torn files, refuses oversized analyses and keeps only the newest files', async () => {
+    const { payload, analysis } = syntheticAnalysis();
+    const store = new AnalysisStore(dir);
+    await store.save({ documentUri: 'file:///torn.txt', payload, analysis, ranAt: new Date() });
+    const torn = fs.readdirSync(dir).map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    fs.truncateSync(torn, 100);
+    assert.equal(await store.load('file:///torn.txt'), undefined);
+    const huge = { ...payload, positions: new Float32Array(5 * 2 ** 20) };
+    assert.equal(await store.save({ documentUri: 'file:///torn.txt', payload: huge, analysis, ranAt: new Date() }), false);
+    assert.ok(!fs.existsSync(torn), 'an oversized run also drops the older saved analysis of that document');
+    for (let i = 0; i < MAX_FILES + 3; i++) await store.save({ documentUri: `file:///n${i}.txt`, payload, analysis, ranAt: new Date() });
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length, MAX_FILES);
+    assert.ok(await store.load(`file:///n${MAX_FILES + 2}.txt`), 'the newest is kept');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -16,6 +16,7 @@ import { ExplorerPayload, WebviewToHost, tokenAtOffset } from '../shared/protoco
 import { CONFIG_SECTION, RepoLensConfig, classifyConfigChange, hostOptionsOf, readConfig } from './core/config';
 import { needleCsv, positionsCsvLines } from './core/csv';
 import { joinCooperatively, jsonPieces } from './core/serialize';
+import { AnalysisStore, stillMatches } from './core/analysisStore';
 import { DecorationChoice, DecorationPlan, boundaryOffsets, buildDecorationPlan } from './core/decorations';
 import { DocumentMarks, Span, relativeSpan, shiftMarks } from './core/marks';
 import { Decorator } from './decorator';
@@ -59,6 +60,10 @@ export class RepoLensController implements vscode.Disposable {
   private lastRun?: { device: string; ms: number; at: Date };
   private cursorTimer?: NodeJS.Timeout;
   private staleNotified = new Set<string>();
+  /** Analyses saved on disk, brought back after a window reload (undefined without storage). */
+  private readonly store?: AnalysisStore;
+  /** Documents whose saved analysis was looked for in this session. */
+  private readonly restoreTried = new Set<string>();
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('RePo Lens');
@@ -66,6 +71,8 @@ export class RepoLensController implements vscode.Disposable {
     this.config = config;
     for (const p of problems) void vscode.window.showWarningMessage(`RePo Lens: ${p}`);
 
+    const storage = context.storageUri ?? context.globalStorageUri;
+    if (storage) this.store = new AnalysisStore(path.join(storage.fsPath, 'analyses'));
     this.summarizer = new Summarizer(vscode.Uri.joinPath(context.extensionUri, 'dist', 'summary-worker.js').fsPath);
     this.decorator = new Decorator((doc) => this.decorationPlan(doc));
     this.explorer = new ExplorerViewProvider(context.extensionUri, {
@@ -93,7 +100,10 @@ export class RepoLensController implements vscode.Disposable {
       vscode.commands.registerCommand('repoLens.showExplorer', () => this.explorer.show()),
       vscode.commands.registerCommand(REVEAL_COMMAND, (arg?: { id?: string; token?: number }) => this.revealCommand(arg)),
       registerDownloadCommand(this.output),
-      vscode.window.onDidChangeVisibleTextEditors(() => this.decorator.schedule()),
+      vscode.window.onDidChangeVisibleTextEditors(() => {
+        this.restoreVisible();
+        this.decorator.schedule();
+      }),
       vscode.window.onDidChangeTextEditorSelection((e) => this.onSelection(e)),
       vscode.window.onDidChangeActiveTextEditor(() => this.updateStatus()),
       vscode.workspace.onDidChangeTextDocument((e) => this.onDocumentChange(e)),
@@ -101,6 +111,38 @@ export class RepoLensController implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration(CONFIG_SECTION) && this.onConfigChange()),
       { dispose: () => this.disposeSession() },
     );
+    this.restoreVisible();
+  }
+
+  // ---- analyses saved across window reloads ----
+
+  private restoreVisible(): void {
+    for (const e of vscode.window.visibleTextEditors) void this.restoreFor(e.document);
+  }
+
+  /** Brings back a document's saved analysis when its text is still what was analysed. */
+  private async restoreFor(doc: vscode.TextDocument): Promise<void> {
+    const uri = doc.uri.toString();
+    if (!this.store || this.analyses.has(uri) || this.restoreTried.has(uri)) return;
+    this.restoreTried.add(uri);
+    const saved = await this.store.load(uri);
+    if (!saved || this.analyses.has(uri) || !stillMatches(doc.getText(), saved)) return;
+    this.analyses.set(uri, {
+      payload: saved.payload,
+      analysis: saved.analysis,
+      version: doc.version,
+      range: saved.range,
+      stale: false,
+      ranAt: saved.ranAt,
+      totalMs: 0,
+    });
+    this.output.appendLine(`${saved.payload.documentLabel}: analysis of ${saved.ranAt.toISOString()} restored (text unchanged)`);
+    if (!this.currentId) {
+      this.currentId = saved.payload.id;
+      this.explorer.post({ type: 'analysis', payload: saved.payload });
+    }
+    this.decorator.schedule();
+    this.updateStatus();
   }
 
   // ---- settings and the inference session ----
@@ -275,7 +317,12 @@ export class RepoLensController implements vscode.Disposable {
       });
       const stale = document.version !== version;
       const range = selection ? { start: baseOffset, end: baseOffset + text.length } : undefined;
-      this.analyses.set(uri, { payload, analysis, version, range, stale, ranAt: new Date(), totalMs: Date.now() - t0 });
+      const ranAt = new Date();
+      this.analyses.set(uri, { payload, analysis, version, range, stale, ranAt, totalMs: Date.now() - t0 });
+      this.store
+        ?.save({ documentUri: uri, payload, analysis, range, ranAt })
+        .then((kept) => kept || this.output.appendLine(`${label}: too large to keep across window reloads`))
+        .catch((e) => this.output.appendLine(`could not save the analysis for window reloads: ${(e as Error).message}`));
       this.staleNotified.delete(uri);
       this.currentId = payload.id;
       this.lastRun = { device, ms: result.timings.totalMs, at: new Date() };
@@ -374,6 +421,7 @@ export class RepoLensController implements vscode.Disposable {
     this.analyses.delete(uri);
     this.marks.delete(uri);
     this.staleNotified.delete(uri);
+    this.restoreTried.delete(uri);
   }
 
   private onSelection(e: vscode.TextEditorSelectionChangeEvent): void {
@@ -483,7 +531,7 @@ export class RepoLensController implements vscode.Disposable {
   private async exportCommand(kind: 'png' | 'json' | 'csv-positions' | 'csv-needle', id: string, png?: string): Promise<void> {
     const a = this.findById(id);
     if (!a && kind !== 'png') {
-      this.explorer.post({ type: 'exported', ok: false, message: 'This analysis is no longer in memory (window reloaded): run it again to export its data.' });
+      this.explorer.post({ type: 'exported', ok: false, message: 'This analysis is no longer in memory (its document was closed or edited, or it was too large to keep across a window reload): run it again to export its data.' });
       return;
     }
     const base = (a?.payload.documentLabel ?? 'analysis').replace(/[^\w.-]+/g, '_');
