@@ -170,6 +170,32 @@ async function selectInEditor(p: Page, text: string): Promise<void> {
   await until('the find widget to close', async () => (await p.locator('.find-widget.visible').count()) === 0, 15_000);
 }
 
+/** Hovers the HOVER_AT text in the editor until the RePo Lens hover shows; returns its locator. */
+async function showHover(p: Page) {
+  await selectInEditor(p, HOVER_AT);
+  const box = await selectionBox(p);
+  await p.keyboard.press('ArrowRight'); // a caret, no selection: hovers are shown plainly
+  const hover = p.locator('.monaco-hover:visible', { hasText: 'RePo Lens' });
+  // Hover until it shows: the hover provider answers only once the extension has activated and
+  // the analysis has reached it.
+  await until(
+    'the RePo Lens hover',
+    async () => {
+      await p.mouse.move(box.x + box.width / 2, 2);
+      await p.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      try {
+        await hover.first().waitFor({ state: 'visible', timeout: 2500 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    STEP_MS,
+    0,
+  );
+  return hover;
+}
+
 /** Where the editor's selection is drawn (its first visual line). */
 async function selectionBox(p: Page) {
   const box = await until('the selection to be drawn', async () => p.locator('.editor-group-container .monaco-editor .selected-text').first().boundingBox(), 15_000);
@@ -339,27 +365,7 @@ async function main(): Promise<number> {
 
     await check('a token hover shows the positions the engine computes', async () => {
       const p = page!;
-      await selectInEditor(p, HOVER_AT);
-      const box = await selectionBox(p);
-      await p.keyboard.press('ArrowRight'); // a caret, no selection: hovers are shown plainly
-      const hover = p.locator('.monaco-hover:visible', { hasText: 'RePo Lens' });
-      // Hover until it shows: the hover provider answers only once the extension has activated and
-      // the analysis has reached it.
-      await until(
-        'the RePo Lens hover',
-        async () => {
-          await p.mouse.move(box.x + box.width / 2, 2);
-          await p.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-          try {
-            await hover.first().waitFor({ state: 'visible', timeout: 2500 });
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        STEP_MS,
-        0,
-      );
+      const hover = await showHover(p);
       await shot('hover');
       const hoverText = (await hover.first().innerText()).replace(/\s+/g, ' ');
       const m = /token (\d+) of (\d+)/.exec(hoverText);
@@ -509,6 +515,33 @@ async function main(): Promise<number> {
       const maxDiff = Math.max(...json.positions.flatMap((layer, r) => layer.flatMap((head, h) => head.map((z, t) => Math.abs(z - marked!.positions[r][h][t])))));
       ok(maxDiff < 1e-3, `exported positions differ from the engine's by up to ${maxDiff}`);
       return `${path.basename(file)}: ${json.tokens.length} tokens, needle ${json.needle!.start}:${json.needle!.end}, positions within ${maxDiff.toExponential(1)} of the CLI's`;
+    });
+
+    await check('after a window reload, the hover works again without re-running the model', async () => {
+      const p = page!;
+      await p.reload({ timeout: STEP_MS });
+      await p.locator('.editor-group-container .monaco-editor .view-lines', { hasText: 'Document 1:' }).first().waitFor({ timeout: STEP_MS });
+      // The extension host restarted: the hover can only come from the analysis saved on disk.
+      const hover = await showHover(p);
+      const hoverText = (await hover.first().innerText()).replace(/\s+/g, ' ');
+      const m = /token (\d+) of (\d+)/.exec(hoverText);
+      ok(m && Number(m[2]) === plain!.tokens.length, `hover after the reload: ${hoverText.slice(0, 200)}`);
+      await shot('hover-after-reload');
+      // ...and it did come from disk: the new extension host logged the restore.
+      const logs = path.join(tmp, 'code-server', 'user-data', 'logs');
+      const line = await until(
+        'the restore line in the RePo Lens output log',
+        async () => {
+          for (const f of findFiles(logs, /RePo Lens\.log$/)) {
+            const hit = /.*analysis of .* restored \(text unchanged\).*/.exec(fs.readFileSync(f, 'utf8'));
+            if (hit) return hit[0];
+          }
+          return undefined;
+        },
+        30_000,
+        250,
+      );
+      return `hover shows token ${m![1]} of ${m![2]}; log: ${line.trim().slice(0, 160)}`;
     });
 
     await check(
