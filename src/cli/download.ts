@@ -3,6 +3,7 @@
  * into the cache (src/engine/download/), showing progress on stderr. Endpoint, token and proxy
  * come from the environment (HF_ENDPOINT, HF_TOKEN, HTTPS_PROXY / NO_PROXY).
  */
+import { cancelOnSigint } from './interrupt';
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_REVISION,
@@ -55,19 +56,7 @@ export async function downloadCommand(args: string[], usage: (message: string) =
   const revision = values.revision ?? (at >= 0 ? spec.slice(at + 1) : DEFAULT_REVISION);
   if (!parseRepoSpec(`${repoId}@${revision}`)) throw usage(`"${revision}" is not a valid revision (branch, tag or commit)`);
 
-  const cancel = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      cancel.abort();
-      process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}repo-lens: cancelling (Ctrl-C again to quit at once)\n`);
-    } else {
-      process.off('SIGINT', onSigint);
-      process.kill(process.pid, 'SIGINT');
-    }
-  };
-  process.on('SIGINT', onSigint);
+  const cancel = cancelOnSigint('what was fetched is kept');
   const printer = progressPrinter();
   const t0 = Date.now();
   let last: DownloadProgress | undefined;
@@ -109,7 +98,7 @@ export async function downloadCommand(args: string[], usage: (message: string) =
     }
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    cancel.release();
   }
 }
 

@@ -30,6 +30,7 @@ import { cacheBase, listEmbeddedModels, modelCacheDir, repoRoot } from '../engin
 import { InferenceHost, isAbortError } from '../engine/runtime';
 import { loadReportBundle, renderReportHtml } from '../report/page';
 import { downloadCommand } from './download';
+import { cancelOnSigint } from './interrupt';
 import { summary } from './summary';
 
 /** A mistake in how the command was called: exit code 2 and a pointer to --help. */
@@ -381,23 +382,9 @@ async function analyze(args: string[]): Promise<number> {
   // makes every check that needs no model (tokens, ranges, length, vocabulary, attention size)
   // before converting or loading anything, so a bad request fails fast and prints nothing else.
   const host = new InferenceHost({ executionProvider: opts.device, threads: opts.threads, resultCacheBytes: 0 });
-  const cancel = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      // Nothing has been written yet (output is written only after a complete result, atomically);
-      // an interrupted conversion removes its temporary folder.
-      cancel.abort();
-      const eol = process.stderr.isTTY ? '\n' : ''; // end the terminal's "^C" line
-      process.stderr.write(`${eol}repo-lens: cancelling (waiting for the current step to end; Ctrl-C again to quit at once)\n`);
-    } else {
-      // Hard stop: die by the signal itself, without running exit hooks inside a busy worker.
-      process.off('SIGINT', onSigint);
-      process.kill(process.pid, 'SIGINT');
-    }
-  };
-  process.on('SIGINT', onSigint);
+  // Nothing has been written yet (output is written only after a complete result, atomically);
+  // an interrupted conversion removes its temporary folder.
+  const cancel = cancelOnSigint('waiting for the current step to end');
   const warnings = [...input.warnings];
   let analysis: AnalysisJson;
   let name = opts.model;
@@ -530,7 +517,7 @@ async function analyze(args: string[]): Promise<number> {
     throw e;
   } finally {
     await host.dispose();
-    process.off('SIGINT', onSigint);
+    cancel.release();
     removeEmptyOrtDebugLog();
   }
   if (cancel.signal.aborted) {

@@ -46,3 +46,8 @@ export function decodePayload(s: StoredPayload): ExplorerPayload {
   }
   return out as unknown as ExplorerPayload;
 }
+
+/** Bytes of the payload's typed arrays (what dominates its size in memory and in saved state). */
+export function payloadArrayBytes(p: ExplorerPayload): number {
+  return TYPED_KEYS.reduce((n, k) => n + (p[k]?.byteLength ?? 0), 0);
+}

@@ -6,7 +6,7 @@
  * running the model again.
  */
 import type { Chart } from 'chart.js';
-import { decodePayload, encodePayload, type StoredPayload } from '../../src/shared/codec';
+import { decodePayload, encodePayload, payloadArrayBytes, type StoredPayload } from '../../src/shared/codec';
 import {
   DEFAULT_SELECTION,
   EXPLORER_PROTOCOL_VERSION,
@@ -61,12 +61,8 @@ let statusLine: HTMLElement | undefined;
 
 const post = (m: WebviewToHost) => vscode.postMessage(m);
 
-function payloadBytes(p: ExplorerPayload): number {
-  return [p.starts, p.ends, p.ids, p.positions, p.attentionLearned, p.attentionInteger].reduce((n, a) => n + (a?.byteLength ?? 0), 0);
-}
-
 function save(): void {
-  const bytes = payload ? payloadBytes(payload) : 0;
+  const bytes = payload ? payloadArrayBytes(payload) : 0;
   if (payload && !storedPayload && bytes <= stateLimit()) storedPayload = encodePayload(payload);
   const kept = storedPayload ? { payload: storedPayload } : payload ? { notKept: { bytes } } : {};
   vscode.setState({ selection, stale, ...kept });

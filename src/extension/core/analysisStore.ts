@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AnalysisJson } from '../../engine/analysis';
-import { decodePayload, encodePayload, type StoredPayload } from '../../shared/codec';
+import { decodePayload, encodePayload, payloadArrayBytes, type StoredPayload } from '../../shared/codec';
 import type { ExplorerPayload } from '../../shared/protocol';
 import type { Span } from './marks';
 import { joinCooperatively, jsonPieces } from './serialize';
@@ -35,10 +35,6 @@ interface SavedFile {
   analysis: AnalysisJson;
 }
 
-export function arrayBytes(p: ExplorerPayload): number {
-  return [p.starts, p.ends, p.ids, p.positions, p.attentionLearned, p.attentionInteger].reduce((n, a) => n + (a?.byteLength ?? 0), 0);
-}
-
 /** Whether a saved analysis still describes the document's text (same characters where it was run). */
 export function stillMatches(documentText: string, s: Pick<SavedAnalysis, 'payload' | 'range'>): boolean {
   const p = s.payload;
@@ -55,7 +51,7 @@ export class AnalysisStore {
 
   /** Saves (or replaces) the analysis of a document; false when it is too large to keep. */
   async save(s: SavedAnalysis): Promise<boolean> {
-    if (arrayBytes(s.payload) > MAX_SAVED_ARRAY_BYTES) {
+    if (payloadArrayBytes(s.payload) > MAX_SAVED_ARRAY_BYTES) {
       await fs.promises.rm(this.file(s.documentUri), { force: true });
       return false;
     }
