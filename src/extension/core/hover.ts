@@ -69,7 +69,7 @@ export function buildHoverMarkdown(p: ExplorerPayload, t: number): string {
   lines.push(`**RePo Lens** · token ${t} of ${p.T} · id ${p.ids[t]}${role.length ? ` · ${role.join(', ')}` : ''}`);
   lines.push('', fence + 'text', shown, fence, '');
   if (p.model.repoLayers.length) {
-    lines.push(`| RePo layer | mean | min | max | moved most |`, `|---|---:|---:|---:|---|`);
+    lines.push(`| RePo layer | mean | min | max | moved most: head (z − t) |`, `|---|---:|---:|---:|---|`);
     p.model.repoLayers.forEach((layer, r) => {
       const s = positionStats(p, r, t);
       lines.push(`| ${layer} | ${num(s.mean)} | ${num(s.min)} | ${num(s.max)} | head ${s.movedMostHead} (${s.movedBy >= 0 ? '+' : ''}${num(s.movedBy)}) |`);
