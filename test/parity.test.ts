@@ -134,9 +134,11 @@ test('external data: relative location, small .onnx, same results as inline', as
   const req: RunRequest = { ids: [5, 9, 14, 3, 7, 1], queryRows: [5, 2], integerPositions: false };
   const a = await inline.session.run(req);
   const b = await ext.session.run(req);
-  assert.deepStrictEqual(b.positions, a.positions);
-  assert.deepStrictEqual(b.attention, a.attention);
-  assert.deepStrictEqual(b.lastLogits, a.lastLogits);
+  // Same weights, but an external-data session skips weight prepacking (session.ts), so its matmul
+  // kernels may sum in another order: equal within the fp32 tolerances, not bit for bit.
+  assertClose('positions', b.positions, a.positions, FP32_TOL.positions);
+  assertClose('attention', b.attention, a.attention, FP32_TOL.attention);
+  assertClose('logits', b.lastLogits, a.lastLogits, FP32_TOL.logits);
 });
 
 test('converter output: atomic (no temp files), metadata round-trips, progress reported, re-convert replaces', async () => {

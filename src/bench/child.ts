@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { DataType, valueInfo } from '../engine/onnx/builder';
 import { GRAPH_IO } from '../engine/model/types';
+import { hasExternalData } from '../engine/model/session';
 
 /** Peak and current resident set of this process, in bytes (VmHWM / VmRSS). */
 export function procMemory(): { peak: number; current: number } {
@@ -111,7 +112,11 @@ async function model(a: ModelArgs): Promise<object> {
     [GRAPH_IO.queryRows]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
     [GRAPH_IO.integerPositions]: new ort.Tensor('bool', Uint8Array.of(0), [1]),
   };
-  const opts = cpuSessionOptions(a.threads);
+  // As RePoSession opens it (src/engine/model/session.ts): no prepacking for external-data models.
+  const opts: ort.InferenceSession.SessionOptions = {
+    ...cpuSessionOptions(a.threads),
+    ...(hasExternalData(a.analysis) ? { extra: { session: { disable_prepacking: '1' } } } : {}),
+  };
   const full = await ort.InferenceSession.create(a.analysis, opts);
   const bare = a.logits ? await ort.InferenceSession.create(a.logits, opts) : null;
   const time = async (s: ort.InferenceSession) => {

@@ -2,12 +2,14 @@
  * A converted model loaded in onnxruntime-node: validates requests, runs one forward pass, returns
  * typed arrays (see RunResult in types.ts).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { DataType, valueInfo } from '../onnx/builder';
 import { readOnnxMetadata } from '../onnx/writer';
 import { GRAPH_IO, ModelInfo, RunRequest, RunResult } from './types';
-import { METADATA_KEY } from './convert';
+import { DATA_FILE, METADATA_KEY } from './convert';
 
 export interface SessionOpenOptions {
   /** 'auto' tries CUDA and falls back to CPU (recording why); 'cuda' fails if CUDA cannot load. */
@@ -70,6 +72,11 @@ export class RePoSession {
       logSeverityLevel: 3, // errors only: ORT's optimiser notes are not for users
       interOpNumThreads: 1,
       ...(opts.threads && opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
+      // Weights in external data (big models): without prepacking onnxruntime maps the data file
+      // instead of copying every weight into packed buffers. Measured on the 1B model's shapes
+      // (5.6 GB, 2 CPU threads): load 15.5 s → 0.2 s, peak RSS 5.66 → 5.09 GiB, warm passes ≈ 6%
+      // slower. Small models keep prepacking: their load is instant either way.
+      ...(hasExternalData(onnxPath) ? { extra: { session: { disable_prepacking: '1' } } } : {}),
     };
     const want = opts.executionProvider ?? 'auto';
     if (want === 'cpu') {
@@ -179,6 +186,11 @@ async function readInfo(onnxPath: string): Promise<ModelInfo> {
   }
   if (!Array.isArray(info.repoLayers)) throw new Error(`${onnxPath}: metadata field repoLayers is invalid`);
   return info;
+}
+
+/** Whether the converted model keeps its weights in external data (models above 1.5 GB). */
+export function hasExternalData(onnxPath: string): boolean {
+  return fs.existsSync(path.join(path.dirname(onnxPath), DATA_FILE));
 }
 
 function firstLine(e: unknown): string {
