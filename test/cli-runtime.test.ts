@@ -8,12 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { DOLMA2, DOLMA2_SKIP } from './helpers/checkpoints';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'repo-lens.js');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
-const DOLMA2 = path.join(ROOT, '..', 'shared', 'fixtures', 'dolma2-tokenizer.json');
-const DOLMA2_SKIP = fs.existsSync(DOLMA2) ? false : `dolma2 tokenizer.json not found at ${DOLMA2} (licensed fixture kept outside the repo)`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-cli-runtime-test-'));
 const CACHE = path.join(tmp, 'cache');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -16,13 +16,11 @@ import {
   resolveModel,
   withYarn,
 } from '../src/engine/models';
+import { DOLMA2, DOLMA2_SKIP } from './helpers/checkpoints';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHARDED = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
 const YARN = path.join(ROOT, 'test', 'fixtures', 'random-repo-f16-yarn');
-// The dolma2 tokenizer.json is licensed data kept outside the repository: tests needing it skip without it.
-const DOLMA2 = path.join(ROOT, '..', 'shared', 'fixtures', 'dolma2-tokenizer.json');
-const DOLMA2_SKIP = fs.existsSync(DOLMA2) ? false : `dolma2 tokenizer.json not found at ${DOLMA2}`;
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-models-test-'));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 

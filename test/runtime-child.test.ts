@@ -4,27 +4,14 @@
  * one thread (the test machine is shared).
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { EngineError, InferenceHost } from '../src/engine/runtime';
+import { describe, it } from 'node:test';
+import { EngineError } from '../src/engine/runtime';
+import { hostPool } from './helpers/hosts';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-child-test-'));
-const CACHE = path.join(tmp, 'cache');
-const hosts: InferenceHost[] = [];
-after(async () => {
-  for (const h of hosts) await h.dispose();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function newHost(opts: ConstructorParameters<typeof InferenceHost>[0] = {}): InferenceHost {
-  const h = new InferenceHost({ executionProvider: 'cpu', threads: 1, cacheDir: CACHE, transport: 'child-process', resultCacheBytes: 0, ...opts });
-  hosts.push(h);
-  return h;
-}
+const { tmp, newHost } = hostPool('child-test', { transport: 'child-process', resultCacheBytes: 0 });
 
 const TEXT = 'Notes: the vault code is 4721. Keep it safe.\nWhat is the vault code?\n';
 const longText = (seed: string) => (seed + ' ').repeat(Math.ceil(3990 / (seed.length + 1))).slice(0, 3990) + '\nWhat is it?\n';

@@ -5,31 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { planAnalysis, planTargets } from '../src/engine/analysis';
 import { RePoSession } from '../src/engine/model/session';
 import { AnalyzeProgress, AnalyzeRequest, EngineError, InferenceHost } from '../src/engine/runtime';
 import { ByteTokenizer } from '../src/engine/tokenizer/bytes';
+import { hostPool } from './helpers/hosts';
+import { DOLMA2, DOLMA2_SKIP } from './helpers/checkpoints';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'random-repo-bf16-sharded');
-const DOLMA2 = path.join(ROOT, '..', 'shared', 'fixtures', 'dolma2-tokenizer.json');
-const DOLMA2_SKIP = fs.existsSync(DOLMA2) ? false : `dolma2 tokenizer.json not found at ${DOLMA2} (licensed fixture kept outside the repo)`;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-lens-runtime-test-'));
-const CACHE = path.join(tmp, 'cache');
-const hosts: InferenceHost[] = [];
-after(async () => {
-  for (const h of hosts) await h.dispose();
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function newHost(opts: ConstructorParameters<typeof InferenceHost>[0] = {}): InferenceHost {
-  const h = new InferenceHost({ executionProvider: 'cpu', threads: 1, cacheDir: CACHE, ...opts });
-  hosts.push(h);
-  return h;
-}
+const { tmp, newHost } = hostPool('runtime-test');
 
 const TEXT = 'Notes: the vault code is 4721. Keep it safe.\nFiller: 你好, café, 👋.\r\nWhat is the vault code?\n';
 const NEEDLE = { start: TEXT.indexOf('4721'), end: TEXT.indexOf('4721') + 4 };

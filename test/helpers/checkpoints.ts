@@ -9,6 +9,9 @@ import { float32ToHalfBits } from '../../src/engine/safetensors';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
+/** The real dolma2 tokenizer.json: licensed data kept outside the repository; tests needing it skip without it. */
+export const DOLMA2 = path.join(REPO_ROOT, '..', 'shared', 'fixtures', 'dolma2-tokenizer.json');
+export const DOLMA2_SKIP: false | string = fs.existsSync(DOLMA2) ? false : `dolma2 tokenizer.json not found at ${DOLMA2} (licensed fixture kept outside the repo)`;
 
 const created: string[] = [];
 let cleanupRegistered = false;

@@ -84,7 +84,15 @@ export class RePoSession {
       return new RePoSession(s, info, 'cpu', 'CPU execution provider (requested)');
     }
     // ORT does not fall back by itself: a session asking for CUDA fails outright when the CUDA
-    // provider library, CUDA 12 or cuDNN 9 is missing.
+    // provider library, CUDA 12 or cuDNN 9 is missing. Under 'auto' the per-process probe (already
+    // asked when the weight storage was chosen) saves a second failed attempt on every model.
+    if (want === 'auto') {
+      const probe = await cudaAvailable();
+      if (!probe.ok) {
+        const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
+        return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${probe.why})`);
+      }
+    }
     try {
       const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cuda'] });
       return new RePoSession(s, info, 'cuda', want === 'cuda' ? 'CUDA execution provider (requested)' : 'CUDA execution provider (found)');
