@@ -46,14 +46,15 @@ function info(over: Partial<ModelInfo> = {}): ModelInfo {
 function fakeRun(inf: ModelInfo, T: number, queryRows: number[], needle: number[], bias: number, pos: (r: number, h: number, t: number) => number): RunResult {
   const L = inf.numLayers, H = inf.numHeads, R = inf.repoLayers.length, Q = queryRows.length;
   const isNeedle = new Set(needle);
-  const attention = new Float32Array(L * H * Q * T);
+  // The graph's output: the rows averaged, [L,H,T].
+  const attention = new Float32Array(L * H * T);
   for (let l = 0; l < L; l++)
     for (let h = 0; h < H; h++)
-      queryRows.forEach((qi, q) => {
+      queryRows.forEach((qi) => {
         const w = (t: number) => t + 1 + l + h + (isNeedle.has(t) ? bias : 0);
         let sum = 0;
         for (let t = 0; t <= qi; t++) sum += w(t);
-        for (let t = 0; t <= qi; t++) attention[((l * H + h) * Q + q) * T + t] = w(t) / sum;
+        for (let t = 0; t <= qi; t++) attention[(l * H + h) * T + t] += w(t) / sum / Q;
       });
   const positions = new Float32Array(R * H * T);
   for (let r = 0; r < R; r++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) positions[(r * H + h) * T + t] = pos(r, h, t);

@@ -119,3 +119,21 @@ describe('repo-lens analyze: Ctrl-C', () => {
     }
   });
 });
+
+describe('repo-lens analyze: a reader that stops early', () => {
+  it('finishes its files and exits 0 when stdout is closed (`… | head -1`)', async () => {
+    const out = path.join(tmp, 'epipe.json');
+    const child = spawn(process.execPath, [BIN, 'analyze', INPUT, '--model', MODEL, '--threads', '1', '--json', out], {
+      cwd: ROOT,
+      env: { ...process.env, REPO_LENS_CACHE: CACHE },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // Like `| head -1` that has already exited: every write to stdout meets a closed pipe (EPIPE).
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.ok(!/EPIPE|Unhandled|^\s+at /m.test(stderr), stderr);
+    assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).schema, 'repo-lens/analysis@1');
+  });
+});

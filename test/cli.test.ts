@@ -208,7 +208,7 @@ describe('repo-lens analyze errors', () => {
     ['empty range', ['analyze', INPUT, ...base, '--needle-range', '5:5'], /--needle-range 5:5: start must be less than end/],
     ['range past the end', ['analyze', INPUT, ...base, '--query-range', `0:${TEXT.length + 1}`], new RegExp(`end is past the end of the text \\(length ${TEXT.length}`)],
     ['text too long', ['analyze', long, ...base], /long\.txt is 4097 tokens long, but random-repo-bf16-sharded handles at most 4096 tokens/],
-    ['bad device', ['analyze', INPUT, ...base, '--device', 'tpu'], /--device must be auto, cpu or cuda/],
+    ['bad device', ['analyze', INPUT, ...base, '--device', 'tpu'], /--device must be auto, cpu, cuda or webgpu, got "tpu"/],
     ['bad threads', ['analyze', INPUT, ...base, '--threads', '0'], /--threads must be a positive integer/],
     ['unknown option', ['analyze', INPUT, ...base, '--frobnicate'], /frobnicate/],
     ['unknown command', ['analyse', INPUT], /unknown command "analyse"/],

@@ -74,15 +74,25 @@ async function checkGolden(session: RePoSession, g: Golden, tol: TolSet) {
   assert.strictEqual(session.info.numHeads, g.numHeads);
   assert.strictEqual(session.info.vocabSize, g.vocabSize);
   for (const c of g.cases) {
-    const r = await session.run({ ids: c.ids, queryRows: c.queryRows, integerPositions: c.integerPositions });
+    // Cases without query rows check positions and logits only (the graph wants at least one row).
+    const queryRows = c.queryRows.length ? c.queryRows : [c.ids.length - 1];
+    const r = await session.run({ ids: c.ids, queryRows, integerPositions: c.integerPositions });
     assert.strictEqual(r.T, c.ids.length);
-    assert.strictEqual(r.Q, c.queryRows.length);
+    assert.strictEqual(r.Q, queryRows.length);
     assert.deepStrictEqual(c.positionsShape, [g.repoLayers.length, g.numHeads, c.ids.length]);
     assert.deepStrictEqual(c.attentionShape, [g.numLayers, g.numHeads, c.queryRows.length, c.ids.length]);
     assertClose(`${c.name} positions`, r.positions, c.positions, tol.positions);
-    assertClose(`${c.name} attention`, r.attention, c.attention, tol.attention);
+    // The reference gives every query row's attention; the graph their mean over the rows.
+    if (c.queryRows.length) assertClose(`${c.name} attention`, r.attention, meanOverRows(c.attention, g.numLayers, g.numHeads, c.queryRows.length, c.ids.length), tol.attention);
     assertClose(`${c.name} lastLogits`, r.lastLogits, c.lastLogits, tol.logits);
   }
+}
+
+/** [L,H,Q,T] per-row attention → [L,H,T] mean over the rows, in float64. */
+function meanOverRows(a: ArrayLike<number>, L: number, H: number, Q: number, T: number): number[] {
+  const out = new Array<number>(L * H * T).fill(0);
+  for (let lh = 0; lh < L * H; lh++) for (let q = 0; q < Q; q++) for (let t = 0; t < T; t++) out[lh * T + t] += a[(lh * Q + q) * T + t] / Q;
+  return out;
 }
 
 const all = goldens();
@@ -159,7 +169,7 @@ test('converter output: atomic (no temp files), metadata round-trips, progress r
   assert.strictEqual(s.executionProvider, 'cpu');
   const model = onnx.ModelProto.decode(fs.readFileSync(res.onnxPath));
   assert.ok(Number(model.irVersion) >= 10);
-  assert.deepStrictEqual((model.graph as onnx.GraphProto).output.map((o) => o.name), ['positions', 'query_attention', 'last_logits']);
+  assert.deepStrictEqual((model.graph as onnx.GraphProto).output.map((o) => o.name), ['positions', 'mean_query_attention', 'last_logits']);
   const fp32Size = fs.statSync(res.onnxPath).size;
   const again = await convertCheckpoint(ck, out, { storage: 'fp16' });
   assert.deepStrictEqual(fs.readdirSync(out), [ONNX_FILE]);
@@ -175,7 +185,7 @@ test('the graph has no T×T or T×V output and linear-memory attention by defaul
   assert.ok(ops.has('Loop'), 'main attention runs in query blocks');
   const dims = (o: onnx.IValueInfoProto) => o.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
   const outs = Object.fromEntries(graph.output.map((o) => [o.name, dims(o)]));
-  assert.deepStrictEqual(outs, { positions: [2, 2, 'T'], query_attention: [4, 2, 'Q', 'T'], last_logits: [200] });
+  assert.deepStrictEqual(outs, { positions: [2, 2, 'T'], mean_query_attention: [4, 2, 'T'], last_logits: [200] });
 });
 
 // ---- bigger random model: blocks, fp16 from fp32, tied embeddings ------------------------------------
@@ -220,16 +230,20 @@ describe('tiny random model (4 layers, d 128, 4 heads)', () => {
     for (let i = 0; i < integer.positions.length; i++) assert.strictEqual(integer.positions[i], i % T);
     assert.notDeepStrictEqual(learned.positions, integer.positions);
     assert.notDeepStrictEqual(learned.lastLogits, integer.lastLogits);
-    // Attention rows are causal distributions: zero past the row, summing to 1.
+    // The output is the mean of the rows' causal distributions: each row of it sums to 1, is zero past
+    // the last query row, and equals the mean of the rows asked for one at a time.
     const L = TINY.layers;
     const H = TINY.heads;
-    const Q = req.queryRows.length;
-    for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let q = 0; q < Q; q++) {
-      const row = learned.attention.subarray(((l * H + h) * Q + q) * T, ((l * H + h) * Q + q + 1) * T);
-      const qr = req.queryRows[q];
+    const last = Math.max(...req.queryRows);
+    const single = await Promise.all(req.queryRows.map((r) => session.run({ ...req, queryRows: [r] })));
+    const mean = new Float64Array(L * H * T);
+    for (const s of single) for (let i = 0; i < mean.length; i++) mean[i] += s.attention[i] / single.length;
+    assertClose('mean of single-row runs', learned.attention, mean, FP32_TOL.attention);
+    for (let lh = 0; lh < L * H; lh++) {
+      const row = learned.attention.subarray(lh * T, (lh + 1) * T);
       let sum = 0;
       for (let j = 0; j < T; j++) {
-        if (j > qr) assert.strictEqual(row[j], 0);
+        if (j > last) assert.strictEqual(row[j], 0);
         sum += row[j];
       }
       assert.ok(Math.abs(sum - 1) < 1e-5);
@@ -279,9 +293,10 @@ test('session validates requests with clear errors', async () => {
   await assert.rejects(session.run({ ...ok, queryRows: [3] }), /query row 3 is outside 0\.\.2/);
   await assert.rejects(session.run({ ...ok, queryRows: [-1] }), /query row -1/);
   assert.throws(() => validateRequest({ ...ok, integerPositions: 'yes' as unknown as boolean }, 10), /boolean/);
-  // Still usable after refused requests; empty query rows give an empty attention tensor.
-  const r = await session.run({ ...ok, queryRows: [] });
-  assert.strictEqual(r.attention.length, 0);
+  await assert.rejects(session.run({ ...ok, queryRows: [] }), /queryRows must hold at least one token index/);
+  // Still usable after refused requests; the attention is one mean row per layer and head.
+  const r = await session.run(ok);
+  assert.strictEqual(r.attention.length, 4 * 2 * 3);
   assert.strictEqual(r.positions.length, 2 * 2 * 3);
   assert.strictEqual(r.lastLogits.length, 200);
   // Concurrent runs are serialised and each gets its own answer.

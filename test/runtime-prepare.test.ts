@@ -76,7 +76,9 @@ describe('prepareAnalysis', () => {
   it('refuses a query whose attention would be too big', () => {
     const query = { start: 0, end: 1, tokens: Array.from({ length: 4096 }, (_, i) => i), defaulted: false };
     assert.throws(() => checkAttentionSize({ query }, 4096, { numLayers: 16, numHeads: 16 }), new RegExp(`more than the limit ${MAX_ATTENTION_VALUES}; choose a shorter --query-range`));
-    checkAttentionSize({ query }, 4096, { numLayers: 1, numHeads: 1 });
+    checkAttentionSize({ query }, 4096, { numLayers: 16, numHeads: 1 });
+    // Per layer: a 1,024-token query on the 1B model's 16 heads at 4K is fine (the layers add nothing).
+    checkAttentionSize({ query: { ...query, tokens: query.tokens.slice(0, 1024) } }, 4096, { numLayers: 16, numHeads: 16 });
   });
 });
 

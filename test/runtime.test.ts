@@ -304,7 +304,7 @@ describe('InferenceHost recovery and lifecycle', () => {
       const cuda = await newHost({ executionProvider: 'cuda' }).analyze({ model: MODEL, text: TEXT });
       assert.equal(cuda.executionProvider, 'cuda');
     }
-    assert.throws(() => new InferenceHost({ executionProvider: 'tpu' as 'cpu' }), /executionProvider must be auto, cpu or cuda/);
+    assert.throws(() => new InferenceHost({ executionProvider: 'tpu' as 'cpu' }), /executionProvider must be auto, cpu, cuda or webgpu, got "tpu"/);
     assert.throws(() => new InferenceHost({ threads: 0 }), /threads must be a positive integer/);
   });
 });

@@ -60,13 +60,15 @@ interface E2eArgs {
   tokensOut?: string;
   /** More CLI options, e.g. --no-ablation (one forward pass, as the PyTorch reference runs). */
   extraArgs?: string[];
+  /** --device (default cpu). */
+  device?: string;
 }
 
 async function e2e(a: E2eArgs): Promise<object> {
   const { main } = await import('../cli/main');
   const t0 = performance.now();
   const code = await main([
-    'analyze', a.text, '--model', a.model, '--threads', String(a.threads), '--device', 'cpu',
+    'analyze', a.text, '--model', a.model, '--threads', String(a.threads), '--device', a.device ?? 'cpu',
     '--query-range', a.queryRange, '--needle-range', a.needleRange, '--max-tokens', String(a.maxTokens),
     '--json', a.json, ...(a.extraArgs ?? []),
   ]);

@@ -25,11 +25,23 @@ const HIDDEN = 2048;
 const HEADS = 16;
 const FFN = 8192;
 const VOCAB = 100352;
-const PE_DIM = HIDDEN / 8;
 const START = 5;
 
+/** The sizes of a generated checkpoint: the released model's by default. */
+export interface CheckpointShapes {
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+  vocab: number;
+  repoFrom: number;
+}
+
+export const OFFICIAL_SHAPES: CheckpointShapes = { layers: LAYERS, hidden: HIDDEN, heads: HEADS, ffn: FFN, vocab: VOCAB, repoFrom: START };
+
 /** config.json as the released checkpoint has it (repo-method.md), plus a marker saying it is random. */
-function officialConfig(): Record<string, unknown> {
+function officialConfig(sh: CheckpointShapes): Record<string, unknown> {
+  const { hidden: HIDDEN, ffn: FFN, layers: LAYERS, heads: HEADS, vocab: VOCAB, repoFrom: START } = sh;
   return {
     architectures: ['Olmo2ForCausalLM'],
     model_type: 'olmo2',
@@ -61,7 +73,9 @@ function officialConfig(): Record<string, unknown> {
 }
 
 /** Tensor names and shapes in the order the two shards hold them. */
-function tensorList(): { name: string; shape: number[]; norm: boolean }[] {
+function tensorList(sh: CheckpointShapes): { name: string; shape: number[]; norm: boolean }[] {
+  const { hidden: HIDDEN, ffn: FFN, layers: LAYERS, heads: HEADS, vocab: VOCAB, repoFrom: START } = sh;
+  const PE_DIM = HIDDEN / 8;
   const t: { name: string; shape: number[]; norm: boolean }[] = [];
   const add = (name: string, shape: number[], norm = false) => t.push({ name, shape, norm });
   add('model.embed_tokens.weight', [VOCAB, HIDDEN]);
@@ -91,11 +105,11 @@ function tensorList(): { name: string; shape: number[]; norm: boolean }[] {
  * uniform with standard deviation 0.02 from a seeded xorshift (the paper's init scale), norm weights
  * 1 ± 0.1; deterministic, so two runs convert and analyse the same model.
  */
-function writeCheckpoint(dir: string, tokenizer: string): { bytes: number; ms: number } {
+export function writeCheckpoint(dir: string, tokenizer: string, sh: CheckpointShapes = OFFICIAL_SHAPES): { bytes: number; ms: number } {
   const t0 = performance.now();
   fs.mkdirSync(dir, { recursive: true });
-  const all = tensorList();
-  const half = all.findIndex((t) => t.name === `model.layers.${LAYERS / 2}.self_attn.q_proj.weight`);
+  const all = tensorList(sh);
+  const half = all.findIndex((t) => t.name === `model.layers.${Math.floor(sh.layers / 2)}.self_attn.q_proj.weight`);
   const shards = [all.slice(0, half), all.slice(half)];
   const names = shards.map((_, i) => `model-0000${i + 1}-of-0000${shards.length}.safetensors`);
   let state = 0x9e3779b9 >>> 0;
@@ -142,7 +156,7 @@ function writeCheckpoint(dir: string, tokenizer: string): { bytes: number; ms: n
     }
     total += off;
   });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(officialConfig(), null, 2) + '\n');
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(officialConfig(sh), null, 2) + '\n');
   fs.writeFileSync(
     path.join(dir, 'model.safetensors.index.json'),
     JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n',
@@ -152,7 +166,7 @@ function writeCheckpoint(dir: string, tokenizer: string): { bytes: number; ms: n
 }
 
 /** True when `dir` holds a checkpoint this script wrote completely (index last, every shard its size). */
-function checkpointComplete(dir: string): boolean {
+export function checkpointComplete(dir: string): boolean {
   try {
     const index = JSON.parse(fs.readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8'));
     const shards = [...new Set(Object.values<string>(index.weight_map))];
@@ -171,7 +185,7 @@ function checkpointComplete(dir: string): boolean {
 }
 
 /** A RULER-style prompt of exactly T dolma2 tokens: filler, a needle in the middle, a question last. */
-async function promptOf(T: number, tokenizerPath: string): Promise<{ text: string; query: [number, number]; needle: [number, number] }> {
+export async function promptOf(T: number, tokenizerPath: string): Promise<{ text: string; query: [number, number]; needle: [number, number] }> {
   const tok = await loadHfTokenizer(tokenizerPath);
   const words = ('the river ran past the old mill and the field lay quiet under a grey morning sky while ' +
     'letters waited on the table by the window for someone to read them aloud').split(' ');

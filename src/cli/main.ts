@@ -58,9 +58,11 @@ analyze options:
   --recent-window K      tokens before the query counted as "recent" in the needle split (default 32)
   --integer-positions    feed integer positions 0..T-1 to the RePo layers (ablation)
   --threads N            CPU threads for inference
-  --device auto|cpu|cuda execution provider (default auto: CUDA when it loads, else CPU)
+  --device auto|cpu|cuda|webgpu  where the model runs (default auto: CUDA when its provider loads,
+                         else CPU; webgpu: the WebGPU provider bundled with onnxruntime-node, any
+                         GPU with a Vulkan driver on Linux, no CUDA install)
   --storage auto|fp32|fp16  weight storage of the converted ONNX file (default auto: fp16 when
-                         running on CUDA, fp32 on the CPU)
+                         running on CUDA, fp32 on the CPU and on WebGPU)
   --yarn 2|4             extend the model's context with YaRN by this factor (as the paper's 8K and
                          16K evaluations); converted separately, the checkpoint is not changed
   --max-tokens N         refuse texts longer than N tokens (default: the model's context length)
@@ -151,7 +153,7 @@ interface AnalyzeOptions {
   needleRange?: TextRange;
   integerPositions: boolean;
   threads?: number;
-  device: 'auto' | 'cpu' | 'cuda';
+  device: 'auto' | 'cpu' | 'cuda' | 'webgpu';
   storage: 'auto' | 'fp32' | 'fp16';
   yarnFactor?: number;
   maxTokens?: number;
@@ -195,8 +197,8 @@ function parseAnalyzeArgs(args: string[]): AnalyzeOptions | 'help' {
   if (positionals.length > 1) throw new UsageError(`analyze takes one file, got ${positionals.length}: ${positionals.join(' ')}`);
   if (!values.model) throw new UsageError('analyze needs --model <name-or-folder>');
   const device = values.device ?? 'auto';
-  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
-    throw new UsageError(`--device must be auto, cpu or cuda, got "${device}"`);
+  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda' && device !== 'webgpu') {
+    throw new UsageError(`--device must be auto, cpu, cuda or webgpu, got "${device}"`);
   }
   const storage = values.storage ?? 'auto';
   if (storage !== 'auto' && storage !== 'fp32' && storage !== 'fp16') {

@@ -11,6 +11,7 @@ import { Architecture, CheckpointError, parseConfig } from './checkpoint';
 import { DEFAULT_REVISION, RepoRef, downloadState, modelDir, parseRepoSpec, repoSpec } from './download/hub';
 import { ByteTokenizer } from './tokenizer/bytes';
 import type { Tokenizer } from './tokenizer/types';
+import type { AttentionImpl } from './onnx/repo-olmo2';
 
 /** A problem with the model the user asked for. The message is shown to the user as is. */
 export class ModelError extends Error {
@@ -329,6 +330,7 @@ export function cacheKey(
   storage: 'fp32' | 'fp16' | 'auto',
   converterVersion: string,
   compute: 'fp32' | 'fp16' = 'fp32',
+  attention?: AttentionImpl,
 ): string {
   const h = createHash('sha256');
   const field = (v: string | Buffer) => {
@@ -342,6 +344,8 @@ export function cacheKey(
   field(converterVersion);
   // fp16 matmuls make another graph; fp32 (the default) adds nothing, so older keys stay valid.
   field(compute === 'fp16' ? `${storage}+fp16-matmul` : storage);
+  // Likewise a non-default attention graph (the WebGPU provider's) adds a field; the default none.
+  if (attention !== undefined) field(`attention:${attention}`);
   field(src.name);
   field(src.configBytes);
   field(src.indexBytes ?? '<no index>');
@@ -362,6 +366,8 @@ export type ConvertFn = (
     storage: 'fp32' | 'fp16';
     /** fp16 matmuls (GPU graph), with fp16 storage only. */
     compute?: 'fp32' | 'fp16';
+    /** Main-attention graph; undefined: the converter's default. */
+    attention?: AttentionImpl;
     name: string;
     /** The config to convert with: config.json, or a YaRN-extended copy of it (withYarn). */
     config: Record<string, any>;
@@ -394,6 +400,7 @@ export async function ensureConverted(
   opts: {
     storage: 'fp32' | 'fp16';
     compute?: 'fp32' | 'fp16';
+    attention?: AttentionImpl;
     converterVersion: string;
     convert: ConvertFn;
     cacheDir?: string;
@@ -401,7 +408,7 @@ export async function ensureConverted(
   },
 ): Promise<CachedModel> {
   const root = opts.cacheDir ?? modelCacheDir();
-  const key = cacheKey(src, opts.storage, opts.converterVersion, opts.compute);
+  const key = cacheKey(src, opts.storage, opts.converterVersion, opts.compute, opts.attention);
   const dir = path.join(root, key);
   const existing = completeEntry(dir);
   if (existing) return { onnxPath: existing, dir, key, hit: true, convertMs: 0 };
@@ -414,6 +421,7 @@ export async function ensureConverted(
     const { onnxPath } = await opts.convert(src.dir, tmp, {
       storage: opts.storage,
       compute: opts.compute,
+      attention: opts.attention,
       name: src.name,
       config: src.config,
       onProgress: opts.onProgress,

@@ -291,7 +291,7 @@ export class RepoLensController implements vscode.Disposable {
     }
 
     try {
-      const device = result.executionProvider === 'cuda' ? 'GPU (CUDA)' : 'CPU';
+      const device = deviceLabel(result.executionProvider);
       // Curves, structure, split and the explorer's arrays: off the event loop (see summarize.ts).
       const { analysis, payload } = await this.summarizer.summarize({
         id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
@@ -458,7 +458,7 @@ export class RepoLensController implements vscode.Disposable {
     const doc = vscode.window.activeTextEditor?.document;
     const a = doc ? this.analyses.get(doc.uri.toString()) : undefined;
     const run = this.lastRun;
-    const device = run?.device ?? (this.config.executionProvider === 'cpu' ? 'CPU' : this.config.executionProvider === 'cuda' ? 'GPU (CUDA)' : 'auto');
+    const device = run?.device ?? (this.config.executionProvider === 'auto' ? 'auto' : deviceLabel(this.config.executionProvider));
     this.status.text = `$(telescope) RePo: ${this.config.model} · ${device}${run ? ` · ${formatMs(run.ms)}` : ''}${a?.stale ? ' · stale' : ''}`;
     this.status.tooltip = new vscode.MarkdownString(
       `**RePo Lens**\n\nModel: ${escapeMd(this.config.model)}\n\nDevice: ${device}\n\n` +
@@ -586,4 +586,9 @@ function formatMs(ms: number): string {
 
 function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+/** How the status bar and messages name where the model ran. */
+function deviceLabel(ep: 'cpu' | 'cuda' | 'webgpu'): string {
+  return ep === 'cuda' ? 'GPU (CUDA)' : ep === 'webgpu' ? 'GPU (WebGPU)' : 'CPU';
 }

@@ -3,7 +3,7 @@
  * causal attention rows, run through the engine's real buildAnalysis. For the extension's pure
  * helpers and the webview harness.
  */
-import { AnalysisJson, buildAnalysis, meanQueryAttention, planTargets } from '../../src/engine/analysis';
+import { AnalysisJson, buildAnalysis, planTargets, queryAttentionOf } from '../../src/engine/analysis';
 import type { ModelInfo, RunResult } from '../../src/engine/model/types';
 import { ByteTokenizer } from '../../src/engine/tokenizer/bytes';
 import { buildExplorerPayload, flatten3 } from '../../src/extension/core/payload';
@@ -23,14 +23,16 @@ export function syntheticRun(text: string, L: number, H: number, repoLayers: num
   for (let r = 0; r < R; r++)
     for (let h = 0; h < H; h++)
       for (let t = 0; t < T; t++) positions[(r * H + h) * T + t] = integer ? t : t * (0.5 + h * 0.25) + (t % 16 < 8 ? 3 : 0) + rand();
-  const attention = new Float32Array(L * H * Q * T);
+  // Causal softmax-like rows per query row, averaged over the rows as the graph does: [L,H,T].
+  const attention = new Float32Array(L * H * T);
+  const row = new Float64Array(T);
   for (let l = 0; l < L; l++)
     for (let h = 0; h < H; h++)
-      plan.query.tokens.forEach((qi, q) => {
-        const off = ((l * H + h) * Q + q) * T;
+      plan.query.tokens.forEach((qi) => {
+        const off = (l * H + h) * T;
         let sum = 0;
-        for (let t = 0; t <= qi; t++) sum += attention[off + t] = rand() + (plan.needle?.tokens.includes(t) ? 2 * (h + 1) : 0);
-        for (let t = 0; t <= qi; t++) attention[off + t] /= sum;
+        for (let t = 0; t <= qi; t++) sum += row[t] = rand() + (plan.needle?.tokens.includes(t) ? 2 * (h + 1) : 0);
+        for (let t = 0; t <= qi; t++) attention[off + t] += row[t] / sum / Q;
       });
   const run: RunResult = { positions, attention, lastLogits: new Float32Array(300), T, Q };
   return { enc, plan, run };
@@ -61,7 +63,7 @@ export function syntheticAnalysis(text = SYNTH_TEXT, L = 3, H = 4, repoLayers = 
     text,
     analysis,
     positions: main.run.positions,
-    otherAttention: flatten3(meanQueryAttention(other.run.attention, L, H, main.run.Q, main.run.T)),
+    otherAttention: flatten3(queryAttentionOf(other.run.attention, L, H, main.run.T)),
     device: 'CPU',
   });
   return { analysis, payload, run: main.run };

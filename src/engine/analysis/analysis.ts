@@ -1,7 +1,7 @@
 import type { ModelInfo, RunResult } from '../model/types';
 import type { Encoding } from '../tokenizer/types';
 import type { CurveOptions } from '../curves';
-import { meanQueryAttention, needleMass, reshapePositions } from './attention';
+import { needleMass, queryAttentionOf, reshapePositions } from './attention';
 import { AnalysisError, TextRange, defaultQueryRange, validateRange } from './ranges';
 import { DEFAULT_RECENT_WINDOW, SplitGrids, SplitTotals, recentRange, splitAttention, splitDelta, splitTotals } from './split';
 import { CurvesJson, StructureJson, summarizeCurves, summarizeStructure } from './summaries';
@@ -174,7 +174,7 @@ export function buildAnalysis(args: {
   if (result.T !== T) throw new Error(`model returned T=${result.T} for ${T} tokens`);
   if (result.Q !== Q) throw new Error(`model returned Q=${result.Q} for ${Q} query rows`);
 
-  const queryAttention = meanQueryAttention(result.attention, L, H, Q, T);
+  const queryAttention = queryAttentionOf(result.attention, L, H, T);
   const model: AnalysisModel = { name: info.name, numLayers: L, numHeads: H, repoLayers: [...info.repoLayers] };
   addExtra(model, args.modelExtra);
   const out: AnalysisJson = {
@@ -198,7 +198,7 @@ export function buildAnalysis(args: {
     if (args.ablation) {
       const a = args.ablation;
       if (a.T !== T || a.Q !== Q) throw new Error(`ablation run has T=${a.T}, Q=${a.Q}; expected T=${T}, Q=${Q}`);
-      other = meanQueryAttention(a.attention, L, H, Q, T);
+      other = queryAttentionOf(a.attention, L, H, T);
     }
     out.needleSplit = needleSplit(
       args.integerPositions ? other : queryAttention,

@@ -3,27 +3,19 @@
  */
 
 /**
- * queryAttention[l][h][t] = mean over the Q query rows of attention[l][h][q][t].
- * `attention` is flat [L][H][Q][T]. Each query row is a causal softmax row (sums to 1 over t ≤ its
- * token), so each mean row also sums to 1.
+ * queryAttention[l][h][t] from the graph's flat [L][H][T] output, which already holds the mean over
+ * the query rows of their causal softmax attention (each mean row sums to 1).
  */
-export function meanQueryAttention(attention: ArrayLike<number>, L: number, H: number, Q: number, T: number): number[][][] {
-  if (Q <= 0) throw new Error('meanQueryAttention: at least one query row is needed');
-  if (attention.length !== L * H * Q * T) {
-    throw new Error(`meanQueryAttention: attention has ${attention.length} values, expected L*H*Q*T = ${L}*${H}*${Q}*${T}`);
+export function queryAttentionOf(attention: ArrayLike<number>, L: number, H: number, T: number): number[][][] {
+  if (attention.length !== L * H * T) {
+    throw new Error(`queryAttentionOf: attention has ${attention.length} values, expected L*H*T = ${L}*${H}*${T}`);
   }
   const out: number[][][] = [];
   for (let l = 0; l < L; l++) {
     const perHead: number[][] = [];
     for (let h = 0; h < H; h++) {
-      const row = new Array<number>(T).fill(0);
-      const base = (l * H + h) * Q * T;
-      for (let q = 0; q < Q; q++) {
-        const off = base + q * T;
-        for (let t = 0; t < T; t++) row[t] += attention[off + t];
-      }
-      for (let t = 0; t < T; t++) row[t] /= Q;
-      perHead.push(row);
+      const off = (l * H + h) * T;
+      perHead.push(Array.from({ length: T }, (_, t) => attention[off + t]));
     }
     out.push(perHead);
   }

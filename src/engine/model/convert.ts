@@ -16,7 +16,7 @@ import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
 /** Bumped whenever the graph or the stored info changes; models.ts re-converts on mismatch. */
-export const CONVERTER_VERSION = '3';
+export const CONVERTER_VERSION = '4';
 /** Metadata key holding the ModelInfo JSON. */
 export const METADATA_KEY = 'repo_lens';
 export const ONNX_FILE = 'model.onnx';

@@ -12,41 +12,59 @@ import { GRAPH_IO, ModelInfo, RunRequest, RunResult } from './types';
 import { DATA_FILE, METADATA_KEY } from './convert';
 
 export interface SessionOpenOptions {
-  /** 'auto' tries CUDA and falls back to CPU (recording why); 'cuda' fails if CUDA cannot load. */
-  executionProvider?: 'auto' | 'cpu' | 'cuda';
+  /**
+   * 'auto' tries CUDA and falls back to CPU (recording why); 'cuda' fails if CUDA cannot load;
+   * 'webgpu' is onnxruntime-node's bundled WebGPU provider (Dawn; Vulkan on Linux), which needs no
+   * CUDA install but a GPU driver with Vulkan; it fails if no adapter is found.
+   */
+  executionProvider?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
   /** Intra-op threads (default: ORT's choice, one per core). */
   threads?: number;
 }
 
-let cudaProbe: Promise<{ ok: boolean; why: string }> | undefined;
+const probes = new Map<'cuda' | 'webgpu', Promise<{ ok: boolean; why: string }>>();
+
+/** Opens a one-node session on `provider`: whether it loads (and, for WebGPU, finds an adapter). */
+function probeProvider(provider: 'cuda' | 'webgpu'): Promise<{ ok: boolean; why: string }> {
+  let p = probes.get(provider);
+  if (!p) {
+    p = (async () => {
+      ort.env.logLevel = 'fatal';
+      const model: onnx.IModelProto = {
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 17 }],
+        graph: {
+          name: `${provider}-probe`,
+          node: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
+          input: [valueInfo('x', DataType.FLOAT, [1])],
+          output: [valueInfo('y', DataType.FLOAT, [1])],
+        },
+      };
+      try {
+        const s = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { executionProviders: [provider] });
+        await s.release();
+        return { ok: true, why: `${provider === 'cuda' ? 'CUDA' : 'WebGPU'} execution provider loaded` };
+      } catch (e) {
+        return { ok: false, why: firstLine(e) };
+      }
+    })();
+    probes.set(provider, p);
+  }
+  return p;
+}
 
 /**
- * Whether onnxruntime's CUDA provider loads in this process (its library, CUDA 12 and cuDNN 9),
- * found by opening a one-node session on it; asked once per process. Used to pick the weight
- * storage before a conversion (fp16 for the GPU), which has to happen before the real session.
+ * Whether onnxruntime's CUDA provider loads in this process (its library, CUDA 12 and cuDNN 9);
+ * asked once per process. Used to pick the weight storage before a conversion (fp16 for the GPU),
+ * which has to happen before the real session.
  */
 export function cudaAvailable(): Promise<{ ok: boolean; why: string }> {
-  cudaProbe ??= (async () => {
-    ort.env.logLevel = 'fatal';
-    const model: onnx.IModelProto = {
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'cuda-probe',
-        node: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
-        input: [valueInfo('x', DataType.FLOAT, [1])],
-        output: [valueInfo('y', DataType.FLOAT, [1])],
-      },
-    };
-    try {
-      const s = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { executionProviders: ['cuda'] });
-      await s.release();
-      return { ok: true, why: 'CUDA execution provider loaded' };
-    } catch (e) {
-      return { ok: false, why: firstLine(e) };
-    }
-  })();
-  return cudaProbe;
+  return probeProvider('cuda');
+}
+
+/** Whether the bundled WebGPU provider finds a GPU adapter (Vulkan on Linux); asked once per process. */
+export function webgpuAvailable(): Promise<{ ok: boolean; why: string }> {
+  return probeProvider('webgpu');
 }
 
 export class RePoSession {
@@ -57,7 +75,7 @@ export class RePoSession {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly info: ModelInfo,
-    readonly executionProvider: 'cpu' | 'cuda',
+    readonly executionProvider: 'cpu' | 'cuda' | 'webgpu',
     readonly providerNote: string,
   ) {}
 
@@ -79,6 +97,16 @@ export class RePoSession {
       ...(hasExternalData(onnxPath) ? { extra: { session: { disable_prepacking: '1' } } } : {}),
     };
     const want = opts.executionProvider ?? 'auto';
+    if (want === 'webgpu') {
+      try {
+        // Outputs come back to the CPU (the analysis reads them there); ops the WebGPU provider
+        // lacks run on the CPU provider, which onnxruntime adds by itself.
+        const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['webgpu'] });
+        return new RePoSession(s, info, 'webgpu', 'WebGPU execution provider (requested)');
+      } catch (e) {
+        throw new Error(`WebGPU execution provider could not be loaded: ${firstLine(e)}`);
+      }
+    }
     if (want === 'cpu') {
       const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
       return new RePoSession(s, info, 'cpu', 'CPU execution provider (requested)');
@@ -139,7 +167,7 @@ export class RePoSession {
       if (got !== want) throw new Error(`model output ${what} has ${got} values, expected ${want}`);
     };
     expect(GRAPH_IO.positions, result.positions.length, repoLayers.length * H * T);
-    expect(GRAPH_IO.attention, result.attention.length, L * H * Q * T);
+    expect(GRAPH_IO.attention, result.attention.length, L * H * T);
     expect(GRAPH_IO.lastLogits, result.lastLogits.length, V);
     return result;
   }
@@ -165,6 +193,8 @@ export function validateRequest(req: RunRequest, vocabSize: number): { ids: BigI
     ids[i] = BigInt(v);
   }
   const Q = req.queryRows.length;
+  // The graph averages over the rows: with none there is nothing to average.
+  if (!(Q >= 1)) throw new RangeError('queryRows must hold at least one token index');
   const rows = new BigInt64Array(Q);
   for (let i = 0; i < Q; i++) {
     const r = req.queryRows[i];
@@ -201,8 +231,14 @@ export function hasExternalData(onnxPath: string): boolean {
   return fs.existsSync(path.join(path.dirname(onnxPath), DATA_FILE));
 }
 
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+/**
+ * The first line of an error, without the source location and failed check that onnxruntime puts
+ * before its own explanation ("/onnxruntime_src/….cc:136 <function> <check> was false. <why>").
+ */
+export function firstLine(e: unknown): string {
+  let msg = e instanceof Error ? e.message : String(e);
+  const ort = /^\/onnxruntime_src\/\S+:\d+ [^\n]*? was false\. ([^\n]+)/.exec(msg);
+  if (ort) msg = ort[1];
   const line = msg.split('\n').find((l) => l.trim() !== '') ?? msg;
   return line.length > 240 ? line.slice(0, 240) + '…' : line;
 }

@@ -36,7 +36,7 @@ export interface ModelInfo {
 export interface RunRequest {
   /** Token ids, length T >= 1. */
   ids: ArrayLike<number>;
-  /** Token indices (0..T-1) whose attention rows are wanted; may be empty. */
+  /** Token indices (0..T-1) whose attention rows are wanted, at least one; averaged in the graph. */
   queryRows: ArrayLike<number>;
   /** Feed integer positions 0..T-1 to the RePo layers instead of the learned ones (ablation). */
   integerPositions: boolean;
@@ -46,7 +46,10 @@ export interface RunRequest {
 export interface RunResult {
   /** [repoLayers.length][numHeads][T]: positions used by each RePo layer and head. */
   positions: Float32Array;
-  /** [numLayers][numHeads][Q][T]: causal softmax attention of each query row (zeros past the row). */
+  /**
+   * [numLayers][numHeads][T]: the causal softmax attention of the Q query rows, averaged over the
+   * rows (each row is zero past its own token, so each mean row sums to 1).
+   */
   attention: Float32Array;
   /** [vocabSize]: next-token logits at the last position. */
   lastLogits: Float32Array;
@@ -60,6 +63,6 @@ export const GRAPH_IO = {
   queryRows: 'query_rows', // int64 [Q]
   integerPositions: 'integer_positions', // bool [1]
   positions: 'positions', // float32 [R, H, T]
-  attention: 'query_attention', // float32 [L, H, Q, T]
+  attention: 'mean_query_attention', // float32 [L, H, T]
   lastLogits: 'last_logits', // float32 [V]
 } as const;

@@ -11,7 +11,7 @@
  *     causal softmax attention (scale 1/√D); h += RMSNorm(o·W_oᵀ); h += RMSNorm(SwiGLU MLP(h))
  *   logits = lm_head(RMSNorm(h[last]))
  *
- * Outputs never carry anything T×T or T×V: per-query attention rows [L,H,Q,T], positions [R,H,T]
+ * Outputs never carry anything T×T or T×V: the query rows' attention averaged over the rows [L,H,T], positions [R,H,T]
  * and the last position's logits [V]. Weights are stored as in the checkpoint ([out, in]) and used
  * through Gemm(transB=1), so conversion never has to transpose a matrix.
  */
@@ -144,6 +144,7 @@ export function buildRePoOlmo2Graph(
   const sqrtD = g.scalarF32(Math.sqrt(D));
   const negInf = g.scalarF32(-Infinity);
   const zero1 = g.i64([0]);
+  const one1 = g.i64([1]);
 
   /** NeoX rotate-half: [x1,x2] → [x1·c − x2·s, x2·c + x1·s], x: [T,H,D], c/s broadcast to [T,H,D/2]. */
   const rotate = (x: string, cos: string, sin: string) => {
@@ -173,13 +174,13 @@ export function buildRePoOlmo2Graph(
     return intTrig;
   };
 
-  // One dummy row (0) is appended to the query rows and dropped at the end: ORT 1.30 crashes
-  // (SIGFPE) in the FusedMatMul its optimiser builds here when Q = 0.
   // (Built only for the analysis outputs: a logits-only graph leaves query_rows unread.)
-  const rowsPlus = inspect ? g.op('Concat', [queryRows, zero1], { axis: 0 }) : ''; // [Q+1]
-  const qCount = inspect ? g.op('Shape', [queryRows]) : ''; // [1] = [Q]
-  // Query attention mask: key column j > query row i → -inf. [Q+1,T]
-  const qMask = inspect ? g.op('Greater', [posI, g.op('Unsqueeze', [rowsPlus, g.i64([1])])]) : '';
+  // Query attention bias, built once for every layer: key column j > query row i → -inf, else 0.
+  // [Q,T]; an Add of it is far cheaper than a Where per layer on [H,Q,T] (ORT's Where broadcasts
+  // slowly: ≈ 5 ms per layer at Q = 200, T = 4K on 2 threads).
+  const qBias = inspect
+    ? g.op('Where', [g.op('Greater', [posI, g.op('Unsqueeze', [queryRows, g.i64([1])])]), negInf, g.scalarF32(0)])
+    : '';
 
   // ---- embedding ---------------------------------------------------------------------------------
   const embed = storedWeight('model.embed_tokens.weight');
@@ -229,12 +230,14 @@ export function buildRePoOlmo2Graph(
     const kT = g.op('Transpose', [k3], { perm: [1, 2, 0] }); // [H, D, T]
     const vH = g.op('Transpose', [v3], { perm: [1, 0, 2] }); // [H, T, D]
 
-    // Requested attention rows, from the same rotated q and k as the main attention.
+    // Attention of the requested rows, from the same rotated q and k as the main attention, averaged
+    // over the rows in the graph: what leaves is [H,T] per layer whatever Q is (per-row output was
+    // [H,Q,T]: 13 MB at Q = 50 on repo-tiny at 4K, 3 GB for the 1B model at Q = 200 and 16K tokens).
     if (inspect) {
-      const qs = g.op('Transpose', [g.op('Gather', [q3, rowsPlus], { axis: 0 })], { perm: [1, 0, 2] }); // [H,Q+1,D]
-      const s = g.op('Div', [g.op('MatMul', [qs, kT]), sqrtD]); // [H,Q,T]
-      const probs = g.op('Softmax', [g.op('Where', [qMask, negInf, s])], { axis: -1 });
-      attentionOut.push(g.op('Unsqueeze', [probs, zero1]));
+      // q scaled before the product: a pass over [H,Q,D] instead of the [H,Q,T] scores.
+      const qs = g.op('Transpose', [g.op('Div', [g.op('Gather', [q3, queryRows], { axis: 0 }), sqrtD])], { perm: [1, 0, 2] }); // [H,Q,D]
+      const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [qs, kT]), qBias])], { axis: -1 }); // [H,Q,T]
+      attentionOut.push(g.op('Unsqueeze', [g.op('ReduceMean', [probs, one1], { keepdims: 0 }), zero1])); // [1,H,T]
     }
 
     let o: string; // [rows, HD]
@@ -301,10 +304,9 @@ export function buildRePoOlmo2Graph(
     g.op('Concat', parts, { axis: 0 }, { outputs: [GRAPH_IO.positions] });
   }
   if (inspect) {
-    const attention = g.op('Concat', attentionOut, { axis: 0 }); // [L,H,Q+1,T]
-    g.op('Slice', [attention, zero1, qCount, g.i64([2])], {}, { outputs: [GRAPH_IO.attention] });
+    g.op('Concat', attentionOut, { axis: 0 }, { outputs: [GRAPH_IO.attention] }); // [L,H,T]
     g.output(GRAPH_IO.positions, FLOAT, [R, H, 'T']);
-    g.output(GRAPH_IO.attention, FLOAT, [L, H, 'Q', 'T']);
+    g.output(GRAPH_IO.attention, FLOAT, [L, H, 'T']);
   }
   g.output(GRAPH_IO.lastLogits, FLOAT, [arch.vocabSize]);
 
@@ -378,7 +380,11 @@ function chunkedCausal(g: GraphBuilder, layer: number, qH: string, kT: string, v
   // Scaling q ([H,T,D]) once instead of every block's scores ([H,C,K]) saves a pass over the largest
   // tensor of the loop: with small heads the scores' elementwise passes cost more than the matmuls.
   const qPad = g.op('Pad', [g.op('Div', [qH, c.sqrtD]), pads]); // [H, Tpad, D]
-  const rowsPad = g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)]); // [Tpad]
+  // Row and column indices as floats (exact below 2^24): the mask is then built by float ops, which
+  // the WebGPU provider runs on the GPU; int64 ones fall back to the CPU and copy every block's mask
+  // back (measured on an H200: one host copy per block and layer).
+  const rowsPad = g.op('Cast', [g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)])], { to: DataType.FLOAT }); // [Tpad]
+  const posF = g.op('Cast', [c.posI], { to: DataType.FLOAT }); // [T]
 
   // Loop body. Outer values (qPad, kT, vH, constants) are referenced by name.
   const b = new GraphBuilder(`L${layer}/`);
@@ -391,7 +397,7 @@ function chunkedCausal(g: GraphBuilder, layer: number, qH: string, kT: string, v
   const vc = b.op('Slice', [vH, c.zero1, end, g.i64([1])]); // [H, K, D]
   const s = b.op('MatMul', [qc, kc]); // [H, C, K], already scaled (q was divided by √D)
   const rows = b.op('Unsqueeze', [b.op('Slice', [rowsPad, start, end, c.zero1]), g.i64([1])]); // [C,1]
-  const cols = b.op('Slice', [c.posI, c.zero1, end, c.zero1]); // [K]
+  const cols = b.op('Slice', [posF, c.zero1, end, c.zero1]); // [K]
   const masked = b.op('Where', [b.op('Greater', [cols, rows]), c.negInf, s]);
   const out = b.op('MatMul', [b.op('Softmax', [masked], { axis: -1 }), vc]); // [H, C, D]
   const condOut = b.op('Identity', [condIn]);

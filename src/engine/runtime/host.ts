@@ -32,6 +32,7 @@ import {
   AnalyzeRequest,
   AnalyzeTimings,
   ExecutionProviderChoice,
+  ExecutionProviderName,
   HostMessage,
   InferenceTransportKind,
   PROTOCOL_VERSION,
@@ -72,7 +73,7 @@ export interface AnalyzeOptions {
 
 export interface AnalyzeResult {
   model: WireResult['model'];
-  executionProvider: 'cpu' | 'cuda';
+  executionProvider: ExecutionProviderName;
   providerNote: string;
   /** The model session was already loaded (no load time in this result). */
   sessionReused: boolean;
@@ -125,7 +126,9 @@ export class InferenceHost {
 
   constructor(opts: InferenceHostOptions = {}) {
     const ep = opts.executionProvider ?? 'auto';
-    if (ep !== 'auto' && ep !== 'cpu' && ep !== 'cuda') throw new RangeError(`executionProvider must be auto, cpu or cuda, got "${ep}"`);
+    if (ep !== 'auto' && ep !== 'cpu' && ep !== 'cuda' && ep !== 'webgpu') {
+      throw new RangeError(`executionProvider must be auto, cpu, cuda or webgpu, got "${ep}"`);
+    }
     if (opts.threads !== undefined && !(Number.isSafeInteger(opts.threads) && opts.threads >= 1)) {
       throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     }

@@ -10,10 +10,11 @@ import { EngineError, withCode } from './errors';
 import type { TruncationInfo } from './protocol';
 
 /**
- * Largest attention tensor a run may ask for (L × H × Q × T float32 values): a query covering a
- * whole long prompt on a big model would otherwise need many gigabytes.
+ * Largest query-attention score tensor a run may need inside the graph (H × Q × T float32 values,
+ * one layer at a time: the rows are averaged before they leave it). A query covering a whole long
+ * prompt on a big model would otherwise need gigabytes per layer (the 1B model, 4K × 4K: 1 GiB).
  */
-export const MAX_ATTENTION_VALUES = 256 * 1024 * 1024;
+export const MAX_ATTENTION_VALUES = 64 * 1024 * 1024;
 
 export interface ModelLimits {
   name: string;
@@ -140,11 +141,11 @@ export function checkVocab(text: string, enc: Encoding, limits: Pick<ModelLimits
 
 export function checkAttentionSize(plan: AnalysisPlan, T: number, limits: Pick<ModelLimits, 'numLayers' | 'numHeads'>): void {
   const Q = plan.query.tokens.length;
-  const values = limits.numLayers * limits.numHeads * Q * T;
+  const values = limits.numHeads * Q * T;
   if (values > MAX_ATTENTION_VALUES) {
     throw new AnalysisError(
-      `the query covers ${Q} tokens of ${T}: its attention would need ${values} values ` +
-        `(${limits.numLayers} layers × ${limits.numHeads} heads), more than the limit ${MAX_ATTENTION_VALUES}; choose a shorter --query-range`,
+      `the query covers ${Q} tokens of ${T}: its attention scores would need ${values} values per layer ` +
+        `(${limits.numHeads} heads × ${Q} × ${T}), more than the limit ${MAX_ATTENTION_VALUES}; choose a shorter --query-range`,
     );
   }
 }

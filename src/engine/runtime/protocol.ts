@@ -23,7 +23,9 @@ export const CHILD_INIT_ENV = 'REPO_LENS_INFERENCE_INIT';
 /** Where inference runs: a worker thread of this process, or a child process of its own. */
 export type InferenceTransportKind = 'worker' | 'child-process';
 
-export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda';
+export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+/** The provider a session actually runs on. */
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
 
 /** What the host tells a new worker (passed as workerData). */
 export interface WorkerInit {
@@ -57,7 +59,8 @@ export interface AnalyzeRequest {
   ablation?: boolean;
   /**
    * Weight storage of the converted ONNX file. 'auto' (default): fp16 when the session runs on CUDA
-   * (half the GPU memory), fp32 on the CPU (fp16 weights are no faster there: ORT casts them back).
+   * (half the GPU memory), fp32 on the CPU (fp16 weights are no faster there: ORT casts them back)
+   * and on WebGPU (its fp16 graph is barely faster and visibly less exact).
    */
   storage?: 'auto' | 'fp32' | 'fp16';
   /**
@@ -119,7 +122,7 @@ export interface WireResult {
     /** Conversion cache: entry key and folder, and whether it was reused. */
     cache: { hit: boolean; key: string; dir: string };
   };
-  executionProvider: 'cpu' | 'cuda';
+  executionProvider: ExecutionProviderName;
   /** Which provider ran and why (e.g. why CUDA was not used under 'auto'). */
   providerNote: string;
   /** True when the session was already loaded by an earlier request. */

@@ -33,7 +33,7 @@ export const DEFAULT_CONFIG: RepoLensConfig = {
 };
 
 const METRICS: readonly DecorationMetric[] = ['attention-learned', 'attention-integer', 'position', 'off'];
-const PROVIDERS: readonly ExecutionProviderChoice[] = ['auto', 'cpu', 'cuda'];
+const PROVIDERS: readonly ExecutionProviderChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
 
 /** Reads and validates settings; a bad value falls back to its default (and is named in `problems`). */
 export function readConfig(get: (key: keyof RepoLensConfig) => unknown): { config: RepoLensConfig; problems: string[] } {

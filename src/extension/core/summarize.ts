@@ -5,7 +5,7 @@
  * a worker thread (summaryWorker.ts), never on the extension host's event loop. Pure JS, no
  * `vscode`, no onnxruntime: safe in a worker thread.
  */
-import { AnalysisJson, AnalysisPlan, buildAnalysis, meanQueryAttention } from '../../engine/analysis';
+import { AnalysisJson, AnalysisPlan, buildAnalysis, queryAttentionOf } from '../../engine/analysis';
 import type { ModelInfo, RunResult } from '../../engine/model/types';
 import type { Encoding } from '../../engine/tokenizer/types';
 import type { ExplorerPayload } from '../../shared/protocol';
@@ -50,7 +50,7 @@ export function summarizeRun(i: SummaryInput): SummaryOutput {
     modelExtra: i.modelExtra,
     extra: i.extra,
   });
-  const other = ablation ? flatten3(meanQueryAttention(ablation.attention, i.info.numLayers, i.info.numHeads, i.run.Q, i.run.T)) : undefined;
+  const other = ablation ? flatten3(queryAttentionOf(ablation.attention, i.info.numLayers, i.info.numHeads, i.run.T)) : undefined;
   const payload = buildExplorerPayload({
     id: i.id,
     documentUri: i.documentUri,
