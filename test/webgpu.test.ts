@@ -16,9 +16,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'repo-lens.js');
 const { tmp, newHost } = hostPool('repo-lens-webgpu-test-');
 
-// 3 blocks of 256 query rows and a needle in the middle one: every block boundary is crossed.
+// 3 attention blocks (512 query rows each) and a needle in the middle one.
 const FILLER = 'The archive lists shipments by date and port; nothing in it is unusual. ';
-const TEXT = FILLER.repeat(5) + 'The locker code is 5190. ' + FILLER.repeat(4) + '\nWhat is the locker code?\n';
+const TEXT = FILLER.repeat(8) + 'The locker code is 5190. ' + FILLER.repeat(7) + '\nWhat is the locker code?\n';
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
@@ -58,7 +58,7 @@ describe('WebGPU provider', () => {
       const cpu: AnalyzeResult = await newHost({ executionProvider: 'cpu' }).analyze(req);
       assert.equal(gpu.executionProvider, 'webgpu');
       assert.equal(gpu.providerNote, 'WebGPU execution provider (requested)');
-      assert.ok(gpu.run.T > 512, `crosses two block boundaries (T = ${gpu.run.T})`);
+      assert.ok(gpu.run.T > 1024, `crosses two block boundaries (T = ${gpu.run.T})`);
       assert.deepEqual(gpu.plan, cpu.plan);
       // Its own cache entry: fp32 weights ('auto' on WebGPU) with the plain-op attention blocks.
       assert.notEqual(gpu.model.cache.key, cpu.model.cache.key);

@@ -63,7 +63,12 @@ export interface BuiltGraph {
 }
 
 export const DEFAULT_ATTENTION: AttentionImpl = 'chunked-mha';
-export const DEFAULT_CHUNK = 256;
+/**
+ * Query rows per attention block. 512 over 256: fewer Loop iterations, less key/value slicing and
+ * mask building (repo-tiny, 2 threads, alternating runs: 4K 278 vs 296 ms, 16K 2.60 vs 2.82 s); the
+ * block's scores are H × 512 × T floats (the 1B model at 4K: 134 MB).
+ */
+export const DEFAULT_CHUNK = 512;
 const INT64_MAX = Number.MAX_SAFE_INTEGER; // Slice clamps ends, any large value works
 
 /**
