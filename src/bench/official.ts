@@ -18,6 +18,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../engine/models';
 import { loadHfTokenizer } from '../engine/tokenizer/hf';
+import { parseConfig } from '../engine/checkpoint';
+import { countFlops } from './flops';
 import { machineInfo, maxAbsDiff, runNode, runPython } from './run';
 
 const LAYERS = 16;
@@ -257,6 +259,12 @@ async function main(): Promise<void> {
       log(`checkpoint: ${gib(gen.bytes)} GiB in ${s(gen.ms)} s`);
     }
 
+    // This machine's fp32 matmul rate through onnxruntime, same threads: what the forward's GFLOP/s
+    // is held against (as `npm run bench` does for repo-tiny).
+    const mm = await runNode('matmul', { threads, sizes: [512, 1024, 2048], budgetS: 2 }, env, 300_000);
+    log(`matmul peak ${mm.peakGflops.toFixed(1)} GFLOP/s`);
+    const arch = parseConfig(officialConfig(OFFICIAL_SHAPES));
+
     const conversions: Record<string, any> = {};
     for (const storage of ['fp32', 'fp16'] as const) {
       log(`converting (${storage} storage)`);
@@ -298,7 +306,8 @@ async function main(): Promise<void> {
       if (row.fp32 && !row.fp32.error) {
         try {
           const m = await runNode('model', { analysis: conversions.fp32.onnxPath, tokens: tokensOut, threads, reps: 1, budgetS: 1 }, env, 1_800_000);
-          row.model = { analysisMs: m.analysisMs, coldAnalysisMs: m.coldAnalysisMs, Q: m.Q };
+          const flops = countFlops(arch, T, m.Q).total;
+          row.model = { analysisMs: m.analysisMs, coldAnalysisMs: m.coldAnalysisMs, Q: m.Q, gflop: flops / 1e9, gflopsPerS: flops / (m.analysisMs / 1000) / 1e9 };
           row.lastLogits = m.lastLogits;
           log(`  warm forward ${s(m.analysisMs)} s (cold ${s(m.coldAnalysisMs)} s)`);
         } catch (e) {
@@ -332,6 +341,7 @@ async function main(): Promise<void> {
       started: started.toISOString(),
       loadAvg: { start: load0, end: os.loadavg() },
       machine: machineInfo(threads),
+      matmulPeakGflops: mm.peakGflops,
       checkpoint: { shapes: { layers: LAYERS, hidden: HIDDEN, heads: HEADS, ffn: FFN, vocab: VOCAB, repoFrom: START }, bytes: gen.bytes, writeMs: gen.ms },
       conversions,
       rows: rows.map(({ lastLogits: _l, ...r }) => r),
@@ -351,14 +361,15 @@ async function main(): Promise<void> {
 function markdown(r: any): string {
   const L: string[] = [];
   const load = `load average ${r.loadAvg.start[0].toFixed(1)} → ${r.loadAvg.end[0].toFixed(1)} on ${r.machine.nproc} cores`;
-  L.push(`Official shapes (random weights, ${gib(r.checkpoint.bytes)} GiB fp32, two shards), ${r.machine.cpuModel}, ${r.machine.threads} threads, ${load}:`);
+  L.push(`Official shapes (random weights, ${gib(r.checkpoint.bytes)} GiB fp32, two shards), ${r.machine.cpuModel}, ${r.machine.threads} threads, ${load}; ` +
+    `measured fp32 MatMul peak ${r.matmulPeakGflops?.toFixed(0) ?? '?'} GFLOP/s:`);
   L.push('');
   L.push('| conversion | time | peak RSS | output |');
   L.push('|---|---:|---:|---:|');
   for (const [k, c] of Object.entries<any>(r.conversions)) L.push(`| ${k} storage | ${s(c.ms)} s | ${gib(c.peakRss)} GiB | ${gib(c.outputBytes)} GiB |`);
   L.push('');
-  L.push('| T | analyse fp32 (end to end / forward) | peak RSS fp32 | analyse fp16 weights | peak RSS fp16 | warm forward fp32 | PyTorch reference forward (b) | its peak RSS | ratio | max abs Δ last logits |');
-  L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| T | analyse fp32 (end to end / forward) | peak RSS fp32 | analyse fp16 weights | peak RSS fp16 | warm forward fp32 | of matmul peak | PyTorch reference forward (b) | its peak RSS | ratio | max abs Δ last logits |');
+  L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of r.rows) {
     const cell = (x: any) => (!x ? '–' : x.error ? 'failed' : `${s(x.processMs)} s / ${s(x.timings?.runMs ?? 0)} s`);
     const rss = (x: any) => (!x || x.error ? '–' : `${gib(x.peakRss)} GiB`);
@@ -366,15 +377,20 @@ function markdown(r: any): string {
     const tcell = t?.status === 'ok' ? `${t.median_s.toFixed(1)} s (cold ${t.times_s?.[0]?.toFixed(1) ?? "?"} s)` : t ? t.status : r.torch.status;
     const trss = t?.status === 'ok' && t.peak_rss_bytes ? `${gib(t.peak_rss_bytes)} GiB` : '–';
     const warm = row.model ? `${s(row.model.analysisMs)} s` : '–';
+    const share = row.model?.gflopsPerS && r.matmulPeakGflops
+      ? `${(row.model.gflopsPerS / r.matmulPeakGflops * 100).toFixed(0)} % (${row.model.gflop.toFixed(0)} GFLOP at ${row.model.gflopsPerS.toFixed(0)} GFLOP/s)`
+      : '–';
     const ratio = row.model && t?.status === 'ok' ? `${(row.model.analysisMs / 1000 / t.median_s).toFixed(2)}×` : '–';
     const diff = t?.lastLogitsMaxAbsDiff ?? null;
-    L.push(`| ${row.T} | ${cell(row.fp32)} | ${rss(row.fp32)} | ${cell(row.fp16)} | ${rss(row.fp16)} | ${warm} | ${tcell} | ${trss} | ${ratio} | ${diff === null ? '–' : diff.toExponential(1)} |`);
+    L.push(`| ${row.T} | ${cell(row.fp32)} | ${rss(row.fp32)} | ${cell(row.fp16)} | ${rss(row.fp16)} | ${warm} | ${share} | ${tcell} | ${trss} | ${ratio} | ${diff === null ? '–' : diff.toExponential(1)} |`);
   }
   if (r.torch.status !== 'ok') L.push('', `PyTorch reference: ${r.torch.status}${r.torch.why ? ` (${r.torch.why})` : ''}.`);
   L.push('');
   L.push('End to end: `repo-lens analyze` in a fresh process with the converted model cached (`--no-ablation`: one forward pass, ' +
     'as the reference runs), including loading the model; forward: the onnxruntime session.run inside it. PyTorch: ' +
-    'tools/reference/repo_olmo2.py with SDPA on the same weights and token ids, last-token logits, warm median.');
+    'tools/reference/repo_olmo2.py with SDPA on the same weights and token ids, last-token logits, warm median. ' +
+    'Of matmul peak: the analysing graph\'s matmul FLOPs (src/bench/flops.ts) per second of warm forward, against one large ' +
+    'ONNX MatMul on the same threads, measured in the same run.');
   return L.join('\n') + '\n';
 }
 
