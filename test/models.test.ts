@@ -186,6 +186,9 @@ describe('conversion cache', () => {
     assert.equal(cacheKey(src(), 'fp32', 'v1'), k0, 'stable');
     assert.notEqual(cacheKey(src(), 'fp16', 'v1'), k0, 'storage');
     assert.notEqual(cacheKey(src(), 'fp32', 'v2'), k0, 'converter version');
+    assert.equal(cacheKey(src(), 'fp32', 'v1', 'fp32', undefined), k0, 'default graph: same key as before');
+    assert.notEqual(cacheKey(src(), 'fp32', 'v1', 'fp32', 'chunked'), k0, 'WebGPU attention graph');
+    assert.notEqual(cacheKey(src(), 'fp16', 'v1', 'fp16'), cacheKey(src(), 'fp16', 'v1'), 'fp16 matmuls');
     const shard = path.join(dir, 'model-00002-of-00002.safetensors');
     const st = fs.statSync(shard);
     fs.utimesSync(shard, st.atime, new Date(st.mtimeMs + 5000));
