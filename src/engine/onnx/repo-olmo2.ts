@@ -148,6 +148,8 @@ export function buildRePoOlmo2Graph(
   const scaleTrig = (x: string) => (attnFactor === 1 ? x : g.op('Mul', [x, g.scalarF32(attnFactor)]));
   const sqrtD = g.scalarF32(Math.sqrt(D));
   const negInf = g.scalarF32(-Infinity);
+  // Graph-wide values the attention blocks build once and share across layers (chunkedMha).
+  const shared: ChunkCtx['shared'] = {};
   const zero1 = g.i64([0]);
   const one1 = g.i64([1]);
 
@@ -279,11 +281,11 @@ export function buildRePoOlmo2Graph(
     } else if (impl === 'chunked-mha') {
       usesMs = true;
       o = chunkedMha(g, layer, g.op('Reshape', [q3, g.i64([0, HD])]), g.op('Reshape', [k3, g.i64([0, HD])]), g.op('Reshape', [v3, g.i64([0, HD])]), H, {
-        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1,
+        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1, shared,
       });
     } else {
       o = chunkedCausal(g, layer, g.op('Transpose', [q3], { perm: [1, 0, 2] }), kT, vH, {
-        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1,
+        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1, shared,
       });
     }
 
@@ -332,12 +334,22 @@ export function buildRePoOlmo2Graph(
  */
 function chunkedMha(g: GraphBuilder, layer: number, q2: string, k2: string, v2: string, H: number, c: ChunkCtx): string {
   const C = c.chunk;
-  const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
-  const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
-  const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]);
-  const qPad = g.op('Pad', [q2, g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 })]); // [Tpad, HD]
-  const rowsPad = g.op('Range', [g.scalarI64(0), tPad, g.scalarI64(1)]);
-  const zeroF = g.scalarF32(0);
+  if (!c.shared.mha) {
+    const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
+    const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
+    const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]);
+    const qPads = g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 });
+    // Every block's causal bias is a column window of one band, built once for all layers and blocks
+    // (a copy per block instead of a compare and a select): band[i, x] = 0 where x ≤ Tpad + i, else
+    // −inf, [C, Tpad + C]; block b (rows bC + i, keys j < K) takes columns Tpad − bC + j.
+    const tPadF = g.op('Cast', [tPad], { to: DataType.FLOAT });
+    const xs = g.op('Cast', [g.op('Range', [g.scalarI64(0), g.op('Add', [tPad, g.scalarI64(C)]), g.scalarI64(1)])], { to: DataType.FLOAT });
+    const limit = g.op('Add', [g.op('Unsqueeze', [g.op('Cast', [g.op('Range', [g.scalarI64(0), g.scalarI64(C), g.scalarI64(1)])], { to: DataType.FLOAT }), g.i64([1])]), tPadF]); // [C,1]
+    const band = g.op('Where', [g.op('Greater', [xs, limit]), c.negInf, g.scalarF32(0)]); // [C, Tpad+C]
+    c.shared.mha = { nBlocks, tPad, qPads, band };
+  }
+  const { nBlocks, tPad, qPads, band } = c.shared.mha;
+  const qPad = g.op('Pad', [q2, qPads]); // [Tpad, HD]
   const b = new GraphBuilder(`M${layer}/`);
   const iter = b.input(b.fresh('iter'), DataType.INT64, []);
   const condIn = b.input(b.fresh('cond'), DataType.BOOL, []);
@@ -346,9 +358,9 @@ function chunkedMha(g: GraphBuilder, layer: number, q2: string, k2: string, v2: 
   const qc = b.op('Unsqueeze', [b.op('Slice', [qPad, start, end, c.zero1]), c.zero1]); // [1, C, HD]
   const kc = b.op('Unsqueeze', [b.op('Slice', [k2, c.zero1, end, c.zero1]), c.zero1]); // [1, K, HD]
   const vc = b.op('Unsqueeze', [b.op('Slice', [v2, c.zero1, end, c.zero1]), c.zero1]);
-  const rows = b.op('Unsqueeze', [b.op('Slice', [rowsPad, start, end, c.zero1]), g.i64([1])]); // [C,1]
-  const cols = b.op('Slice', [c.posI, c.zero1, end, c.zero1]); // [K]
-  const bias = b.op('Unsqueeze', [b.op('Where', [b.op('Greater', [cols, rows]), c.negInf, zeroF]), g.i64([0, 1])]); // [1,1,C,K]
+  const from = b.op('Sub', [b.op('Unsqueeze', [tPad, c.zero1]), start]); // [1] = Tpad − bC
+  const kLen = b.op('Min', [end, c.tVec]); // [1] = K
+  const bias = b.op('Unsqueeze', [b.op('Slice', [band, from, b.op('Add', [from, kLen]), g.i64([1])]), g.i64([0, 1])]); // [1,1,C,K]
   const out = b.op('MultiHeadAttention', [qc, kc, vc, '', '', bias], { num_heads: H }, { domain: 'com.microsoft' }); // [1,C,HD]
   const condOut = b.op('Identity', [condIn]);
   b.output(condOut, DataType.BOOL, []);
@@ -367,6 +379,8 @@ interface ChunkCtx {
   sqrtD: string;
   negInf: string;
   zero1: string;
+  /** Values built once per graph and shared by every layer's blocks. */
+  shared: { mha?: { nBlocks: string; tPad: string; qPads: string; band: string } };
 }
 
 /**
