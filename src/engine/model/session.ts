@@ -67,6 +67,9 @@ export function webgpuAvailable(): Promise<{ ok: boolean; why: string }> {
   return probeProvider('webgpu');
 }
 
+/** Said with every fallback to the CPU: a GPU without a CUDA install can still be used. */
+const WEBGPU_HINT = '; a GPU without CUDA 12 can run the model with the webgpu device';
+
 export class RePoSession {
   /** Runs are serialised: one session, one forward pass at a time. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -118,7 +121,7 @@ export class RePoSession {
       const probe = await cudaAvailable();
       if (!probe.ok) {
         const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
-        return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${probe.why})`);
+        return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${probe.why}${WEBGPU_HINT})`);
       }
     }
     try {
@@ -128,7 +131,7 @@ export class RePoSession {
       const why = firstLine(e);
       if (want === 'cuda') throw new Error(`CUDA execution provider could not be loaded: ${why}`);
       const s = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
-      return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${why})`);
+      return new RePoSession(s, info, 'cpu', `CPU execution provider (CUDA unavailable: ${why}${WEBGPU_HINT})`);
     }
   }
 
