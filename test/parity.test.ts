@@ -8,7 +8,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { convertCheckpoint, DATA_FILE, ONNX_FILE } from '../src/engine/model/convert';
+import { convertCheckpoint, DATA_FILE, graphFor, ONNX_FILE } from '../src/engine/model/convert';
 import { RePoSession, validateRequest } from '../src/engine/model/session';
 import { RunRequest } from '../src/engine/model/types';
 import { FIXTURES, REPO_ROOT, makeRandomCheckpoint, TINY, tmpDir } from './helpers/checkpoints';
@@ -333,4 +333,13 @@ test('a run after dispose is refused', async () => {
   const s = await open(res.onnxPath);
   await s.dispose();
   await assert.rejects(s.run({ ids: [1], queryRows: [], integerPositions: false }), /after dispose/);
+});
+
+test('graphFor: the graph each provider gets', () => {
+  assert.deepStrictEqual(graphFor('cpu', 'auto'), { storage: 'fp32', compute: 'fp32' });
+  assert.deepStrictEqual(graphFor('cpu', 'fp16'), { storage: 'fp16', compute: 'fp32' }, 'fp16 weights, fp32 matmuls on the CPU');
+  assert.deepStrictEqual(graphFor('cuda', 'auto'), { storage: 'fp16', compute: 'fp16' });
+  assert.deepStrictEqual(graphFor('cuda', 'fp32'), { storage: 'fp32', compute: 'fp32' });
+  assert.deepStrictEqual(graphFor('webgpu', 'auto'), { storage: 'fp32', compute: 'fp32', attention: 'chunked' });
+  assert.deepStrictEqual(graphFor('webgpu', 'fp16'), { storage: 'fp16', compute: 'fp16', attention: 'chunked' });
 });

@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { CONVERTER_VERSION, convertCheckpoint } from '../engine/model/convert';
+import { CONVERTER_VERSION, convertCheckpoint, graphFor } from '../engine/model/convert';
 import { RePoSession, cudaAvailable } from '../engine/model/session';
 import { AttentionImpl, DEFAULT_ATTENTION } from '../engine/onnx/repo-olmo2';
 import { GRAPH_IO, RunResult } from '../engine/model/types';
@@ -124,10 +124,12 @@ async function main(): Promise<void> {
     log(`prompt: ${enc.ids.length} tokens, ${queryRows.length} query rows`);
     const src = resolveModel(ckpt);
 
-    const convert = async (storage: Storage, attention?: AttentionImpl) => {
+    // The graph the engine converts for this provider and storage (graphFor), or another attention graph.
+    const convert = async (provider: Provider, storage: Storage, attentionOverride?: AttentionImpl) => {
       const t0 = performance.now();
-      // fp16 storage on a GPU gets fp16 matmuls, as the engine's 'auto' storage does there.
-      const compute = storage === 'fp16' ? 'fp16' : 'fp32';
+      const choice = graphFor(provider, storage);
+      const { compute } = choice;
+      const attention = attentionOverride ?? choice.attention;
       const c = await ensureConverted(src, {
         storage, compute, attention, converterVersion: CONVERTER_VERSION, cacheDir, convert: (d, o, opts) => convertCheckpoint(d, o, opts),
       });
@@ -207,10 +209,11 @@ async function main(): Promise<void> {
 
     // The CPU fp32 pass: the reference every GPU output is held against.
     let ref: RunResult | null = null;
-    if (!values['no-cpu']) ref = await timeSession('cpu', 'fp32', DEFAULT_ATTENTION, await convert('fp32'));
+    if (!values['no-cpu']) ref = await timeSession('cpu', 'fp32', DEFAULT_ATTENTION, await convert('cpu', 'fp32'));
     let firstGpu: { provider: Provider; storage: Storage } | null = null;
-    const check = async (provider: Provider, storage: Storage, attention: AttentionImpl | undefined) => {
-      const out = await timeSession(provider, storage, attention ?? DEFAULT_ATTENTION, await convert(storage, attention));
+    const check = async (provider: Provider, storage: Storage, attentionOverride?: AttentionImpl) => {
+      const attention = attentionOverride ?? graphFor(provider, storage).attention;
+      const out = await timeSession(provider, storage, attention ?? DEFAULT_ATTENTION, await convert(provider, storage, attentionOverride));
       if (out && ref) {
         Object.assign(results.runs[results.runs.length - 1], compare(out, ref));
         log(`  vs CPU fp32: ${JSON.stringify(compare(out, ref))}`);
@@ -227,14 +230,12 @@ async function main(): Promise<void> {
           continue;
         }
       }
-      // The engine's graph for this provider (src/engine/runtime/serve.ts): WebGPU gets plain-op blocks.
-      const attention = provider === 'webgpu' ? 'chunked' : undefined;
       for (const storage of storages) {
-        const out = await check(provider, storage, attention);
+        const out = await check(provider, storage);
         if (out && !firstGpu) firstGpu = { provider, storage };
       }
       // The inspection outputs' cost on this provider: the same graph with last_logits only.
-      if (storages.includes('fp32') && !results.overhead) await logitsOnly(provider, attention);
+      if (storages.includes('fp32') && !results.overhead) await logitsOnly(provider, graphFor(provider, 'fp32').attention);
       // Whether the fused MultiHeadAttention blocks are right on this GPU's WebGPU driver too.
       if (provider === 'webgpu' && values['webgpu-mha']) await check('webgpu', 'fp32', 'chunked-mha');
     }

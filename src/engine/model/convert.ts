@@ -24,6 +24,32 @@ export const DATA_FILE = 'model.onnx.data';
 /** Above this many weight bytes, weights go to external data (protobuf files are limited to 2 GiB). */
 export const EXTERNAL_DATA_THRESHOLD = 1.5e9;
 
+/** The converted graph a provider runs: weight storage, matmul precision and attention graph. */
+export interface GraphChoice {
+  storage: 'fp32' | 'fp16';
+  compute: 'fp32' | 'fp16';
+  /** undefined: the default (fused blocks). */
+  attention?: AttentionImpl;
+}
+
+/**
+ * Which graph to convert for a session on `provider`. 'auto' storage: fp16 on CUDA (half the GPU
+ * memory), fp32 on the CPU (ORT casts fp16 weights back there) and on WebGPU (on an H200 its fp16
+ * graph was only 1.2–1.4× faster at 4K tokens of the 1B model, 1.72 vs 2.37 s, and moved positions
+ * by up to 0.5; fp32: 1.6e-4). fp16 weights on a GPU also get fp16 matmuls, the GPU's fast path.
+ *
+ * WebGPU gets the plain-op attention blocks: its com.microsoft MultiHeadAttention gave wrong rows
+ * past the first few hundred tokens under Mesa's lavapipe (onnxruntime-node 1.30; positions off by
+ * up to 1.5 at 512 tokens, with a causal bias and with unidirectional=1), while plain
+ * MatMul/Where/Softmax blocks match the CPU to 1e-5. On an H200's Vulkan driver both were right,
+ * and the plain blocks faster (1B model, 4K tokens: 2.15 vs 2.70 s).
+ */
+export function graphFor(provider: 'cpu' | 'cuda' | 'webgpu', storage: 'auto' | 'fp32' | 'fp16'): GraphChoice {
+  const s = storage === 'auto' ? (provider === 'cuda' ? 'fp16' : 'fp32') : storage;
+  const compute = s === 'fp16' && provider !== 'cpu' ? 'fp16' : 'fp32';
+  return provider === 'webgpu' ? { storage: s, compute, attention: 'chunked' } : { storage: s, compute };
+}
+
 export interface ConvertOptions {
   storage?: 'fp32' | 'fp16';
   /** fp16 matmuls (with fp16 storage): the GPU graph. Default 'fp32'. */

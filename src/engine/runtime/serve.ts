@@ -12,9 +12,8 @@
  * effect when it returns: the result is dropped, the session stays loaded for the next request.
  */
 import * as fs from 'node:fs';
-import { convertCheckpoint, CONVERTER_VERSION } from '../model/convert';
+import { convertCheckpoint, CONVERTER_VERSION, GraphChoice, graphFor } from '../model/convert';
 import { cudaAvailable, RePoSession } from '../model/session';
-import type { AttentionImpl } from '../onnx/repo-olmo2';
 import { ModelSource, TokenizerChoice, chooseTokenizer, configLimits, ensureConverted, readCheckpoint, tokenizerJsonPath, withYarn } from '../models';
 import { AbortError, toWire } from './errors';
 import { ModelLimits, prepareAnalysis, Prepared } from './prepare';
@@ -190,31 +189,14 @@ async function analyze(id: number, req: WorkerAnalyzeRequest): Promise<void> {
 }
 
 /**
- * Weight storage and matmul precision. 'auto' storage: fp16 where the session will run on CUDA,
- * fp32 on the CPU and on WebGPU (see protocol.ts). fp16 weights on a GPU also get fp16 matmuls
- * (the GPU's fast path); on the CPU they are cast to fp32 (onnxruntime's CPU fp16 matmuls are no
- * faster). WebGPU keeps fp32 by default: on an H200 its fp16 graph was only 1.2–1.4× faster at 4K
- * tokens of the 1B model (1.72 vs 2.37 s) and moved positions by up to 0.5 (fp32: 1.6e-4).
+ * The graph to convert (graphFor in convert.ts) for the provider this worker's sessions will use:
+ * 'auto' means CUDA when its provider loads (the per-process probe), else the CPU.
  */
-async function resolvePrecision(
-  want: WorkerAnalyzeRequest['storage'],
-): Promise<{ storage: 'fp32' | 'fp16'; compute: 'fp32' | 'fp16'; attention?: AttentionImpl }> {
+async function resolvePrecision(want: WorkerAnalyzeRequest['storage']): Promise<GraphChoice> {
   const ep = init.executionProvider;
-  const cuda = ep !== 'cpu' && ep !== 'webgpu' && (await cudaAvailable()).ok;
-  const gpu = cuda || ep === 'webgpu';
-  const storage = want === 'fp32' || want === 'fp16' ? want : cuda ? 'fp16' : 'fp32';
-  const compute = storage === 'fp16' && gpu ? 'fp16' : 'fp32';
-  return ep === 'webgpu' ? { storage, compute, attention: WEBGPU_ATTENTION } : { storage, compute };
+  const provider = ep === 'cpu' || ep === 'webgpu' ? ep : (await cudaAvailable()).ok ? 'cuda' : 'cpu';
+  return graphFor(provider, want ?? 'auto');
 }
-
-/**
- * WebGPU sessions get the plain-op attention blocks (their own cache entry). The WebGPU provider's
- * com.microsoft MultiHeadAttention gave wrong rows past the first few hundred tokens under Mesa's
- * lavapipe (onnxruntime-node 1.30; positions off by up to 1.5 at 512 tokens, with a causal bias and
- * with unidirectional=1), while plain MatMul/Where/Softmax blocks match the CPU to 1e-5. On an H200's
- * Vulkan driver both were right, and the plain blocks faster (1B model, 4K tokens: 2.15 vs 2.70 s).
- */
-const WEBGPU_ATTENTION: AttentionImpl = 'chunked';
 
 /** Resolves after the event loop has dispatched pending messages (setImmediate runs after I/O). */
 function nextTurn(): Promise<void> {
