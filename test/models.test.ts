@@ -188,6 +188,7 @@ describe('conversion cache', () => {
     assert.notEqual(cacheKey(src(), 'fp32', 'v2'), k0, 'converter version');
     assert.equal(cacheKey(src(), 'fp32', 'v1', 'fp32', undefined), k0, 'default graph: same key as before');
     assert.notEqual(cacheKey(src(), 'fp32', 'v1', 'fp32', 'chunked'), k0, 'WebGPU attention graph');
+    assert.notEqual(cacheKey(src(), 'fp32', 'v1', 'fp32', 'chunked', 'ops'), cacheKey(src(), 'fp32', 'v1', 'fp32', 'chunked'), 'plain-op rotary');
     assert.notEqual(cacheKey(src(), 'fp16', 'v1', 'fp16'), cacheKey(src(), 'fp16', 'v1'), 'fp16 matmuls');
     const shard = path.join(dir, 'model-00002-of-00002.safetensors');
     const st = fs.statSync(shard);

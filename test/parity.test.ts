@@ -196,9 +196,16 @@ describe('tiny random model (4 layers, d 128, 4 heads)', () => {
   const T = 300; // > two 128-row blocks, ragged
   const req = { ids: Array.from({ length: T }, (_, i) => (i * 37 + 11) % TINY.vocab), queryRows: [T - 1, 150, 0, 128], integerPositions: false };
 
-  test('blocked attention (fused per block, the default, and plain ops) equals whole-matrix attention', async () => {
+  test('blocked attention (the default with a past, with a bias, plain ops) equals whole-matrix attention', async () => {
     const full = await convertAndOpen(ck, { attention: 'full' });
-    for (const blocked of [await convertAndOpen(ck), await convertAndOpen(ck, { attention: 'chunked', chunk: 128 })]) {
+    const variants = [
+      await convertAndOpen(ck), // 256-row blocks: a full one and a ragged one
+      await convertAndOpen(ck, { chunk: 128 }), // three blocks: a past that is two blocks long
+      await convertAndOpen(ck, { attention: 'chunked-mha', chunk: 128 }),
+      await convertAndOpen(ck, { attention: 'chunked', chunk: 128 }),
+      await convertAndOpen(ck, { rotary: 'ops' }), // the GPU graphs' rotary
+    ];
+    for (const blocked of variants) {
       for (const integerPositions of [false, true]) {
         const a = await blocked.session.run({ ...req, integerPositions });
         const b = await full.session.run({ ...req, integerPositions });
@@ -338,8 +345,8 @@ test('a run after dispose is refused', async () => {
 test('graphFor: the graph each provider gets', () => {
   assert.deepStrictEqual(graphFor('cpu', 'auto'), { storage: 'fp32', compute: 'fp32' });
   assert.deepStrictEqual(graphFor('cpu', 'fp16'), { storage: 'fp16', compute: 'fp32' }, 'fp16 weights, fp32 matmuls on the CPU');
-  assert.deepStrictEqual(graphFor('cuda', 'auto'), { storage: 'fp16', compute: 'fp16' });
-  assert.deepStrictEqual(graphFor('cuda', 'fp32'), { storage: 'fp32', compute: 'fp32' });
-  assert.deepStrictEqual(graphFor('webgpu', 'auto'), { storage: 'fp32', compute: 'fp32', attention: 'chunked' });
-  assert.deepStrictEqual(graphFor('webgpu', 'fp16'), { storage: 'fp16', compute: 'fp16', attention: 'chunked' });
+  assert.deepStrictEqual(graphFor('cuda', 'auto'), { storage: 'fp16', compute: 'fp16', attention: 'chunked-mha', rotary: 'ops' });
+  assert.deepStrictEqual(graphFor('cuda', 'fp32'), { storage: 'fp32', compute: 'fp32', attention: 'chunked-mha', rotary: 'ops' });
+  assert.deepStrictEqual(graphFor('webgpu', 'auto'), { storage: 'fp32', compute: 'fp32', attention: 'chunked', rotary: 'ops' });
+  assert.deepStrictEqual(graphFor('webgpu', 'fp16'), { storage: 'fp16', compute: 'fp16', attention: 'chunked', rotary: 'ops' });
 });

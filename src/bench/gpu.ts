@@ -128,10 +128,10 @@ async function main(): Promise<void> {
     const convert = async (provider: Provider, storage: Storage, attentionOverride?: AttentionImpl) => {
       const t0 = performance.now();
       const choice = graphFor(provider, storage);
-      const { compute } = choice;
+      const { compute, rotary } = choice;
       const attention = attentionOverride ?? choice.attention;
       const c = await ensureConverted(src, {
-        storage, compute, attention, converterVersion: CONVERTER_VERSION, cacheDir, convert: (d, o, opts) => convertCheckpoint(d, o, opts),
+        storage, compute, attention, rotary, converterVersion: CONVERTER_VERSION, cacheDir, convert: (d, o, opts) => convertCheckpoint(d, o, opts),
       });
       if (!c.hit) log(`converted ${storage} (${compute} matmuls, attention ${attention ?? 'default'}) in ${sec(performance.now() - t0)} s`);
       return c.onnxPath;

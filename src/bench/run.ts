@@ -459,8 +459,11 @@ function assemble(o: Options, x: any) {
       logitsOnlyMaxAbsDiff: m?.logitsOnlyMaxAbsDiff ?? null,
       modelReps: m?.reps ?? null,
       flops: r.flops,
-      gflopsPerS: modelS ? r.flops.total / modelS / 1e9 : null,
-      fractionOfPeak: modelS ? r.flops.total / modelS / 1e9 / peak : null,
+      // Like for like: the peak is the fastest MatMul run, so the share takes the fastest warm pass
+      // (noise on a shared machine only adds time); the median pass's share is kept beside it.
+      gflopsPerS: m ? r.flops.total / (m.analysisMinMs / 1000) / 1e9 : null,
+      fractionOfPeak: m ? r.flops.total / (m.analysisMinMs / 1000) / 1e9 / peak : null,
+      fractionOfPeakMedian: modelS ? r.flops.total / modelS / 1e9 / peak : null,
       torchA: ta ? { ...ta, last_logits: undefined } : null,
       torchB: tb ? { ...tb, last_logits: undefined } : null,
       torchAMs: torchMs(ta),
@@ -483,7 +486,7 @@ function assemble(o: Options, x: any) {
     target('speed vs (a) eager + all attention probs, 4K', '≥ 5× faster', r4?.speedupVsA ?? null, (v) => v >= 5, times),
     target('time vs (b) fused, logits only, 4K', '≤ 1.2×', r4?.ratioVsB ?? null, (v) => v <= 1.2, times),
     target('inspection overhead (analysing vs logits-only graph), 4K', '≤ 5%', r4?.inspectionOverhead ?? null, (v) => v <= 0.05, pct),
-    target('share of measured matmul peak, 4K', '≥ 50%', r4?.fractionOfPeak ?? null, (v) => v >= 0.5, pct),
+    target('share of measured matmul peak, 4K (fastest pass vs fastest MatMul)', '≥ 50%', r4?.fractionOfPeak ?? null, (v) => v >= 0.5, pct),
     target('peak RSS analysing 16K tokens', '< 2 GB (2·10⁹ bytes)', r16?.peakRssBytes ?? null, (v) => v < 2e9, (v) => `${mib(v)} MiB`),
     target('peak RSS 16K / 4K (linear in T)', '≤ 4.5', r16?.peakRssBytes && r4?.peakRssBytes ? r16.peakRssBytes / r4.peakRssBytes : null, (v) => v <= 4.5, (v) => v.toFixed(2)),
   ];
@@ -534,7 +537,7 @@ function markdown(r: ReturnType<typeof assemble>): string {
   );
   if (m.loadAverageStart[0] > m.nproc * 0.5) L.push(`\n**Warning: the machine was busy (load ${m.loadAverageStart[0].toFixed(1)}); these figures are not representative.**`);
   L.push('');
-  L.push('| tokens | analyse, end to end | model | tokens/s (end to end) | peak RSS | GFLOP | GFLOP/s | of matmul peak |');
+  L.push('| tokens | analyse, end to end | model | tokens/s (end to end) | peak RSS | GFLOP | GFLOP/s (fastest pass) | of matmul peak (fastest / median pass) |');
   L.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const x of r.rows) {
     if (x.error) {
@@ -543,7 +546,8 @@ function markdown(r: ReturnType<typeof assemble>): string {
     }
     L.push(
       `| ${k(x.T)} | ${f(x.e2eS, 2)} s | ${f(x.modelMs, x.modelMs! < 100 ? 1 : 0)} ms | ${f(x.tokensPerS)} | ${x.peakRssBytes ? mib(x.peakRssBytes) : '—'} MiB | ` +
-        `${f(x.flops.total / 1e9, 2)} | ${f(x.gflopsPerS, 1)} | ${x.fractionOfPeak === null ? '—' : (x.fractionOfPeak * 100).toFixed(0) + '%'} |`,
+        `${f(x.flops.total / 1e9, 2)} | ${f(x.gflopsPerS, 1)} | ` +
+        `${x.fractionOfPeak === null ? '—' : (x.fractionOfPeak * 100).toFixed(0) + '%'} / ${x.fractionOfPeakMedian === null ? '—' : (x.fractionOfPeakMedian * 100).toFixed(0) + '%'} |`,
     );
   }
   L.push('');
@@ -582,7 +586,8 @@ function markdown(r: ReturnType<typeof assemble>): string {
       'same weights and token ids, median warm forward; (a) swaps in Hugging Face-style eager attention and keeps every layer\'s ' +
       '[H,T,T] probabilities plus all-row logits (what `output_attentions=True` returns), (b) is the reference as is (SDPA, is_causal), ' +
       'last-token logits. GFLOP: matmul FLOPs of the analysing graph, counted analytically (src/bench/flops.ts); ' +
-      'of matmul peak: GFLOP/s against one large ONNX MatMul on the same threads. Method: bench/README.md.',
+      'GFLOP/s and of matmul peak: per fastest warm pass, against the fastest rate of one large ONNX MatMul on the same threads ' +
+      '(like for like; the median pass\'s share follows the slash). Method: bench/README.md.',
   );
   return L.join('\n') + '\n';
 }

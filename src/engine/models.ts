@@ -331,6 +331,7 @@ export function cacheKey(
   converterVersion: string,
   compute: 'fp32' | 'fp16' = 'fp32',
   attention?: AttentionImpl,
+  rotary?: 'fused' | 'ops',
 ): string {
   const h = createHash('sha256');
   const field = (v: string | Buffer) => {
@@ -346,6 +347,7 @@ export function cacheKey(
   field(compute === 'fp16' ? `${storage}+fp16-matmul` : storage);
   // Likewise a non-default attention graph (the WebGPU provider's) adds a field; the default none.
   if (attention !== undefined) field(`attention:${attention}`);
+  if (rotary !== undefined) field(`rotary:${rotary}`);
   field(src.name);
   field(src.configBytes);
   field(src.indexBytes ?? '<no index>');
@@ -368,6 +370,8 @@ export type ConvertFn = (
     compute?: 'fp32' | 'fp16';
     /** Main-attention graph; undefined: the converter's default. */
     attention?: AttentionImpl;
+    /** How q and k are rotated; undefined: the converter's default. */
+    rotary?: 'fused' | 'ops';
     name: string;
     /** The config to convert with: config.json, or a YaRN-extended copy of it (withYarn). */
     config: Record<string, any>;
@@ -401,6 +405,7 @@ export async function ensureConverted(
     storage: 'fp32' | 'fp16';
     compute?: 'fp32' | 'fp16';
     attention?: AttentionImpl;
+    rotary?: 'fused' | 'ops';
     converterVersion: string;
     convert: ConvertFn;
     cacheDir?: string;
@@ -408,7 +413,7 @@ export async function ensureConverted(
   },
 ): Promise<CachedModel> {
   const root = opts.cacheDir ?? modelCacheDir();
-  const key = cacheKey(src, opts.storage, opts.converterVersion, opts.compute, opts.attention);
+  const key = cacheKey(src, opts.storage, opts.converterVersion, opts.compute, opts.attention, opts.rotary);
   const dir = path.join(root, key);
   const existing = completeEntry(dir);
   if (existing) return { onnxPath: existing, dir, key, hit: true, convertMs: 0 };
@@ -422,6 +427,7 @@ export async function ensureConverted(
       storage: opts.storage,
       compute: opts.compute,
       attention: opts.attention,
+      rotary: opts.rotary,
       name: src.name,
       config: src.config,
       onProgress: opts.onProgress,

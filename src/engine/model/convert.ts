@@ -11,12 +11,12 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { openCheckpoint, WeightSpec } from '../checkpoint';
 import { DataType, StreamedTensor } from '../onnx/builder';
-import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, DEFAULT_CHUNK, GraphOutputs } from '../onnx/repo-olmo2';
+import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, defaultChunk, GraphOutputs } from '../onnx/repo-olmo2';
 import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
 /** Bumped whenever the graph or the stored info changes; models.ts re-converts on mismatch. */
-export const CONVERTER_VERSION = '4';
+export const CONVERTER_VERSION = '5';
 /** Metadata key holding the ModelInfo JSON. */
 export const METADATA_KEY = 'repo_lens';
 export const ONNX_FILE = 'model.onnx';
@@ -28,8 +28,10 @@ export const EXTERNAL_DATA_THRESHOLD = 1.5e9;
 export interface GraphChoice {
   storage: 'fp32' | 'fp16';
   compute: 'fp32' | 'fp16';
-  /** undefined: the default (fused blocks). */
+  /** undefined: the default (fused blocks with a past). */
   attention?: AttentionImpl;
+  /** undefined: the default (fused RotaryEmbedding). */
+  rotary?: 'fused' | 'ops';
 }
 
 /**
@@ -43,11 +45,18 @@ export interface GraphChoice {
  * up to 1.5 at 512 tokens, with a causal bias and with unidirectional=1), while plain
  * MatMul/Where/Softmax blocks match the CPU to 1e-5. On an H200's Vulkan driver both were right,
  * and the plain blocks faster (1B model, 4K tokens: 2.15 vs 2.70 s).
+ *
+ * CUDA gets the fused blocks with an additive causal bias ('chunked-mha'), the attention-bias path
+ * CUDA's MultiHeadAttention is built for; the CPU default ('chunked-mha-past') relies on
+ * unidirectional masking with a past, which no CUDA run has checked yet. Both GPU graphs keep the
+ * plain-op rotary: the opset-23 RotaryEmbedding kernel is measured on the CPU only.
  */
 export function graphFor(provider: 'cpu' | 'cuda' | 'webgpu', storage: 'auto' | 'fp32' | 'fp16'): GraphChoice {
   const s = storage === 'auto' ? (provider === 'cuda' ? 'fp16' : 'fp32') : storage;
   const compute = s === 'fp16' && provider !== 'cpu' ? 'fp16' : 'fp32';
-  return provider === 'webgpu' ? { storage: s, compute, attention: 'chunked' } : { storage: s, compute };
+  if (provider === 'webgpu') return { storage: s, compute, attention: 'chunked', rotary: 'ops' };
+  if (provider === 'cuda') return { storage: s, compute, attention: 'chunked-mha', rotary: 'ops' };
+  return { storage: s, compute };
 }
 
 export interface ConvertOptions {
@@ -61,6 +70,8 @@ export interface ConvertOptions {
   /** Main-attention implementation (for benchmarks and checks; the default is linear in T). */
   attention?: AttentionImpl;
   chunk?: number;
+  /** How q and k are rotated (GraphOptions.rotary); default 'fused'. */
+  rotary?: 'fused' | 'ops';
   /**
    * 'logits' writes a graph with last_logits as its only output (no positions, no query attention):
    * the baseline the benchmark compares the analysing graph with. RePoSession cannot run it.
@@ -98,7 +109,7 @@ export async function convertCheckpoint(
     ropeType: arch.rope.type,
     ropeTheta: arch.ropeTheta,
     attentionFactor: arch.rope.attentionFactor,
-    attentionImpl: attention === 'chunked' || attention === 'chunked-mha' ? `${attention}:${opts.chunk ?? DEFAULT_CHUNK}` : attention,
+    attentionImpl: attention.startsWith('chunked') ? `${attention}:${opts.chunk ?? defaultChunk(attention)}` : attention,
   };
 
   const weightFor = (spec: WeightSpec, as: 'f32' | 'f16'): StreamedTensor => {
@@ -116,6 +127,7 @@ export async function convertCheckpoint(
     compute: info.compute,
     attention,
     chunk: opts.chunk,
+    rotary: opts.rotary,
     outputs: opts.outputs,
   });
   const model: onnx.IModelProto = {

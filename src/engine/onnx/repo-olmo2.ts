@@ -22,16 +22,19 @@ import { DataType, GraphBuilder, StreamedTensor, float } from './builder';
 
 /**
  * How the main causal attention is computed.
- * - 'chunked-mha' (default): a Loop over blocks of C query rows, each attending to the keys up to
- *   its block end through com.microsoft MultiHeadAttention with an additive causal bias: memory
- *   O(H·C·T), linear in T; scale, bias, softmax and PV fused (≈ 1.4× faster than 'chunked' at 4K
- *   tokens on the tiny model, same memory at 16K).
- * - 'chunked': the same blocks with plain ops (MatMul, Where, Softmax, MatMul).
+ * - 'chunked-mha-past' (default on the CPU): a Loop over blocks of C query rows; each block runs
+ *   com.microsoft MultiHeadAttention with its own C keys as key/value and the keys before it as
+ *   past_key/past_value, unidirectional=1: the kernel's causal mask is offset by the past length, so
+ *   no mask tensor is built or sliced. Memory O(H·C·T), linear in T.
+ * - 'chunked-mha': the same blocks, each attending to keys [0, block end) through MultiHeadAttention
+ *   with an additive causal bias sliced from one band (the CUDA graph: the bias path is the common
+ *   one there). On the CPU ≈ 10 % slower at 4K tokens than 'chunked-mha-past' (the bias slice).
+ * - 'chunked': the same blocks with plain ops (MatMul, Where, Softmax, MatMul); WebGPU's graph.
  * - 'full': plain ops on the whole [H,T,T] score matrix (quadratic memory; for checking).
- * - 'mha': com.microsoft MultiHeadAttention with unidirectional=1.
+ * - 'mha': com.microsoft MultiHeadAttention with unidirectional=1 over the whole sequence.
  * - 'attention23': opset-23 Attention with is_causal=1.
  */
-export type AttentionImpl = 'chunked' | 'chunked-mha' | 'full' | 'mha' | 'attention23';
+export type AttentionImpl = 'chunked' | 'chunked-mha' | 'chunked-mha-past' | 'full' | 'mha' | 'attention23';
 
 export interface GraphOptions {
   storage: 'fp32' | 'fp16';
@@ -43,7 +46,13 @@ export interface GraphOptions {
    */
   compute?: 'fp32' | 'fp16';
   attention?: AttentionImpl;
-  /** Query rows per block for 'chunked'. */
+  /**
+   * How q and k are rotated. 'fused' (default): the opset-23 RotaryEmbedding operator, one kernel
+   * per tensor (repo-tiny, 4K tokens, alternating runs: 3–6 % faster per pass than the plain ops).
+   * 'ops': Split, Mul, Sub, Add, Concat (the GPU graphs, where the fused kernel is unmeasured).
+   */
+  rotary?: 'fused' | 'ops';
+  /** Query rows per block for the 'chunked…' graphs (default: defaultChunk). */
   chunk?: number;
   /**
    * 'analysis' (default): positions, query attention and last logits. 'logits': last_logits only,
@@ -62,13 +71,18 @@ export interface BuiltGraph {
   irVersion: number;
 }
 
-export const DEFAULT_ATTENTION: AttentionImpl = 'chunked-mha';
+export const DEFAULT_ATTENTION: AttentionImpl = 'chunked-mha-past';
 /**
- * Query rows per attention block. 512 over 256: fewer Loop iterations, less key/value slicing and
- * mask building (repo-tiny, 2 threads, alternating runs: 4K 278 vs 296 ms, 16K 2.60 vs 2.82 s); the
- * block's scores are H × 512 × T floats (the 1B model at 4K: 134 MB).
+ * Query rows per attention block when GraphOptions.chunk is not given. 'chunked-mha-past': 256
+ * (repo-tiny, 2 threads, 4K tokens, best of 11 alternating runs: 256 rows 182–193 ms, 128: 196,
+ * 192: 200, 384: 199, 512: 197;
+ * smaller blocks compute less of the masked triangle and keep each head's [C, K] scores nearer the
+ * cache). The others: 512 (fewer Loop iterations, less key/value slicing and mask building: 4K 278
+ * vs 296 ms at 256). A block's scores are H × C × T floats (the 1B model at 4K, 512 rows: 134 MB).
  */
-export const DEFAULT_CHUNK = 512;
+export function defaultChunk(impl: AttentionImpl): number {
+  return impl === 'chunked-mha-past' ? 256 : 512;
+}
 const INT64_MAX = Number.MAX_SAFE_INTEGER; // Slice clamps ends, any large value works
 
 /**
@@ -81,7 +95,8 @@ export function buildRePoOlmo2Graph(
   opts: GraphOptions,
 ): BuiltGraph {
   const impl = opts.attention ?? DEFAULT_ATTENTION;
-  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  const fusedRotary = (opts.rotary ?? 'fused') === 'fused';
+  const chunk = opts.chunk ?? defaultChunk(impl);
   const inspect = (opts.outputs ?? 'analysis') === 'analysis';
   const g = new GraphBuilder();
   const H = arch.numHeads;
@@ -229,8 +244,24 @@ export function buildRePoOlmo2Graph(
       } else {
         [cos, sin] = integerTrig();
       }
-      q3 = rotate(q3, cos, sin);
-      k3 = rotate(k3, cos, sin);
+      if (fusedRotary) {
+        // opset-23 RotaryEmbedding, one kernel per tensor. Learned positions differ per head, so
+        // each (token, head) pair is a row of its own ([1, T·H, D], one head); integer positions
+        // are shared by the heads ([1, T, H·D], H heads). cos/sin: [1, rows, D/2].
+        opset = Math.max(opset, 23);
+        const perHead = isLearnedLayer(arch, layer);
+        const xShape = g.i64(perHead ? [1, -1, D] : [1, -1, HD]);
+        const trigShape = g.i64([1, -1, D / 2]);
+        const c3 = g.op('Reshape', [cos, trigShape]);
+        const s3 = g.op('Reshape', [sin, trigShape]);
+        const rot = (x: string) =>
+          g.op('Reshape', [g.op('RotaryEmbedding', [g.op('Reshape', [x, xShape]), c3, s3], { num_heads: perHead ? 1 : H }), g.i64([-1, H, D])]);
+        q3 = rot(q3);
+        k3 = rot(k3);
+      } else {
+        q3 = rotate(q3, cos, sin);
+        k3 = rotate(k3, cos, sin);
+      }
     }
 
     // Per-head layouts for attention.
@@ -281,6 +312,11 @@ export function buildRePoOlmo2Graph(
     } else if (impl === 'chunked-mha') {
       usesMs = true;
       o = chunkedMha(g, layer, g.op('Reshape', [q3, g.i64([0, HD])]), g.op('Reshape', [k3, g.i64([0, HD])]), g.op('Reshape', [v3, g.i64([0, HD])]), H, {
+        posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1, shared,
+      });
+    } else if (impl === 'chunked-mha-past') {
+      usesMs = true;
+      o = chunkedMhaPast(g, layer, g.op('Reshape', [q3, g.i64([0, HD])]), k3, v3, H, {
         posI, tVec, tScalar, chunk, HD, sqrtD, negInf, zero1, shared,
       });
     } else {
@@ -370,6 +406,48 @@ function chunkedMha(g: GraphBuilder, layer: number, q2: string, k2: string, v2: 
   return g.op('Slice', [flat, c.zero1, c.tVec, c.zero1]);
 }
 
+/**
+ * Causal attention in blocks of C query rows (a Loop): block b's rows [bC, bC+C) go to
+ * MultiHeadAttention with the block's own keys/values as key/value and keys [0, bC) as
+ * past_key/past_value (BNSH), unidirectional=1. The kernel then masks key j for row i when
+ * j > i + past length: exactly causal, with no mask or bias tensor of ours (unidirectional without a
+ * past would mask relative to the block's first row and give wrong rows). The present outputs are
+ * declared because the kernel only reads the past length when they exist. q is padded to a multiple
+ * of C (the Loop stacks same-shaped outputs); the padding rows are dropped. q2: [T, HD]; k3, v3: [T, H, D]. Returns [T, HD].
+ */
+function chunkedMhaPast(g: GraphBuilder, layer: number, q2: string, k3: string, v3: string, H: number, c: ChunkCtx): string {
+  const C = c.chunk;
+  const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
+  const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
+  const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]);
+  const pads2 = g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 });
+  const qPad = g.op('Pad', [q2, pads2]); // [Tpad, HD]
+  // Keys and values stay unpadded: the last block's key slice is just shorter (Slice clamps), and
+  // the kernel's causal mask handles fewer keys than query rows.
+  const k2 = g.op('Reshape', [k3, g.i64([0, c.HD])]);
+  const v2 = g.op('Reshape', [v3, g.i64([0, c.HD])]);
+  const kB = g.op('Unsqueeze', [g.op('Transpose', [k3], { perm: [1, 0, 2] }), c.zero1]); // [1,H,T,D]
+  const vB = g.op('Unsqueeze', [g.op('Transpose', [v3], { perm: [1, 0, 2] }), c.zero1]);
+  const two = g.i64([2]);
+  const b = new GraphBuilder(`P${layer}/`);
+  const iter = b.input(b.fresh('iter'), DataType.INT64, []);
+  const condIn = b.input(b.fresh('cond'), DataType.BOOL, []);
+  const start = b.op('Unsqueeze', [b.op('Mul', [iter, g.scalarI64(C)]), c.zero1]);
+  const end = b.op('Add', [start, g.i64([C])]);
+  const qc = b.op('Unsqueeze', [b.op('Slice', [qPad, start, end, c.zero1]), c.zero1]); // [1, C, HD]
+  const kc = b.op('Unsqueeze', [b.op('Slice', [k2, start, end, c.zero1]), c.zero1]); // [1, ≤C, HD]
+  const vc = b.op('Unsqueeze', [b.op('Slice', [v2, start, end, c.zero1]), c.zero1]);
+  const pk = b.op('Slice', [kB, c.zero1, start, two]); // [1,H,P,D]
+  const pv = b.op('Slice', [vB, c.zero1, start, two]);
+  const [out] = b.node('MultiHeadAttention', [qc, kc, vc, '', '', '', pk, pv], { num_heads: H, unidirectional: 1 }, { domain: 'com.microsoft', outputs: 3 });
+  const condOut = b.op('Identity', [condIn]);
+  b.output(condOut, DataType.BOOL, []);
+  b.output(b.op('Squeeze', [out, c.zero1]), DataType.FLOAT, [C, 'HD']);
+  const stacked = g.op('Loop', [nBlocks, ''], { body: b.toGraph(`attention_mhap_block_${layer}`) });
+  const flat = g.op('Reshape', [stacked, g.i64([-1, c.HD])]);
+  return g.op('Slice', [flat, c.zero1, c.tVec, c.zero1]);
+}
+
 interface ChunkCtx {
   posI: string;
   tVec: string;
@@ -380,7 +458,9 @@ interface ChunkCtx {
   negInf: string;
   zero1: string;
   /** Values built once per graph and shared by every layer's blocks. */
-  shared: { mha?: { nBlocks: string; tPad: string; qPads: string; band: string } };
+  shared: {
+    mha?: { nBlocks: string; tPad: string; qPads: string; band: string };
+  };
 }
 
 /**
