@@ -199,8 +199,8 @@ describe('tiny random model (4 layers, d 128, 4 heads)', () => {
   test('blocked attention (the default with a past, with a bias, plain ops) equals whole-matrix attention', async () => {
     const full = await convertAndOpen(ck, { attention: 'full' });
     const variants = [
-      await convertAndOpen(ck), // 256-row blocks: a full one and a ragged one
-      await convertAndOpen(ck, { chunk: 128 }), // three blocks: a past that is two blocks long
+      await convertAndOpen(ck), // 128-row blocks: two full ones and a ragged one, a past two blocks long
+      await convertAndOpen(ck, { chunk: 256 }), // one full block and a ragged one
       await convertAndOpen(ck, { attention: 'chunked-mha', chunk: 128 }),
       await convertAndOpen(ck, { attention: 'chunked', chunk: 128 }),
       await convertAndOpen(ck, { rotary: 'ops' }), // the GPU graphs' rotary
