@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { convertCheckpoint, DATA_FILE, graphFor, ONNX_FILE } from '../src/engine/model/convert';
+import { defaultAttention } from '../src/engine/onnx/repo-olmo2';
 import { RePoSession, validateRequest } from '../src/engine/model/session';
 import { RunRequest } from '../src/engine/model/types';
 import { FIXTURES, REPO_ROOT, makeRandomCheckpoint, TINY, tmpDir } from './helpers/checkpoints';
@@ -340,6 +341,11 @@ test('a run after dispose is refused', async () => {
   const s = await open(res.onnxPath);
   await s.dispose();
   await assert.rejects(s.run({ ids: [1], queryRows: [], integerPositions: false }), /after dispose/);
+});
+
+test('defaultAttention: past-keyed blocks for narrow models, bias blocks at the 1B width', () => {
+  assert.strictEqual(defaultAttention({ numHeads: 4, headDim: 32 }), 'chunked-mha-past'); // repo-tiny
+  assert.strictEqual(defaultAttention({ numHeads: 16, headDim: 128 }), 'chunked-mha'); // RePo-OLMo2-1B
 });
 
 test('graphFor: the graph each provider gets', () => {

@@ -4,7 +4,7 @@
  * rotary are left out: they are a few percent at most and no matmul unit runs them.
  */
 import { Architecture, isLearnedLayer } from '../engine/checkpoint';
-import { DEFAULT_ATTENTION, defaultChunk } from '../engine/onnx/repo-olmo2';
+import { defaultAttention, defaultChunk } from '../engine/onnx/repo-olmo2';
 
 export interface FlopCount {
   /** q, k, v projections over all T rows; o_proj over the rows that need it. */
@@ -34,7 +34,7 @@ export interface FlopCount {
  * In the last layer only the last position feeds the logits, so the graph runs attention, o_proj
  * and the MLP for that one row there (k and v still cover all T rows, q too: the query rows read it).
  */
-export function countFlops(arch: Architecture, T: number, Q: number, chunk = defaultChunk(DEFAULT_ATTENTION)): FlopCount {
+export function countFlops(arch: Architecture, T: number, Q: number, chunk = defaultChunk(defaultAttention(arch))): FlopCount {
   const d = arch.hiddenSize;
   const HD = arch.numHeads * arch.headDim;
   const H = arch.numHeads;

@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { CONVERTER_VERSION, convertCheckpoint, graphFor } from '../engine/model/convert';
 import { RePoSession, cudaAvailable } from '../engine/model/session';
-import { AttentionImpl, DEFAULT_ATTENTION } from '../engine/onnx/repo-olmo2';
+import { AttentionImpl, defaultAttention } from '../engine/onnx/repo-olmo2';
 import { GRAPH_IO, RunResult } from '../engine/model/types';
 import { ensureConverted, modelCacheDir, repoRoot, resolveModel } from '../engine/models';
 import { loadHfTokenizer } from '../engine/tokenizer/hf';
@@ -208,12 +208,13 @@ async function main(): Promise<void> {
     };
 
     // The CPU fp32 pass: the reference every GPU output is held against.
+    const cpuAttention = defaultAttention({ numHeads: shapes.heads, headDim: shapes.hidden / shapes.heads });
     let ref: RunResult | null = null;
-    if (!values['no-cpu']) ref = await timeSession('cpu', 'fp32', DEFAULT_ATTENTION, await convert('cpu', 'fp32'));
+    if (!values['no-cpu']) ref = await timeSession('cpu', 'fp32', cpuAttention, await convert('cpu', 'fp32'));
     let firstGpu: { provider: Provider; storage: Storage } | null = null;
     const check = async (provider: Provider, storage: Storage, attentionOverride?: AttentionImpl) => {
       const attention = attentionOverride ?? graphFor(provider, storage).attention;
-      const out = await timeSession(provider, storage, attention ?? DEFAULT_ATTENTION, await convert(provider, storage, attentionOverride));
+      const out = await timeSession(provider, storage, attention ?? cpuAttention, await convert(provider, storage, attentionOverride));
       if (out && ref) {
         Object.assign(results.runs[results.runs.length - 1], compare(out, ref));
         log(`  vs CPU fp32: ${JSON.stringify(compare(out, ref))}`);

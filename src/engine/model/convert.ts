@@ -11,7 +11,7 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { openCheckpoint, WeightSpec } from '../checkpoint';
 import { DataType, StreamedTensor } from '../onnx/builder';
-import { AttentionImpl, buildRePoOlmo2Graph, DEFAULT_ATTENTION, defaultChunk, GraphOutputs } from '../onnx/repo-olmo2';
+import { AttentionImpl, buildRePoOlmo2Graph, defaultAttention, defaultChunk, GraphOutputs } from '../onnx/repo-olmo2';
 import { writeModel } from '../onnx/writer';
 import { ModelInfo } from './types';
 
@@ -92,7 +92,7 @@ export async function convertCheckpoint(
   progress('reading checkpoint', 0);
   const ckpt = await openCheckpoint(checkpointDir, { config: opts.config });
   const { arch } = ckpt;
-  const attention = opts.attention ?? DEFAULT_ATTENTION;
+  const attention = opts.attention ?? defaultAttention(arch);
   const info: ModelInfo = {
     name: opts.name ?? path.basename(path.resolve(checkpointDir)),
     numLayers: arch.numLayers,
