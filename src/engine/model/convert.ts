@@ -28,7 +28,7 @@ export const EXTERNAL_DATA_THRESHOLD = 1.5e9;
 export interface GraphChoice {
   storage: 'fp32' | 'fp16';
   compute: 'fp32' | 'fp16';
-  /** undefined: the default (fused blocks with a past). */
+  /** undefined: the converter's default for the model (defaultAttention). */
   attention?: AttentionImpl;
   /** undefined: the default (fused RotaryEmbedding). */
   rotary?: 'fused' | 'ops';
@@ -46,9 +46,10 @@ export interface GraphChoice {
  * MatMul/Where/Softmax blocks match the CPU to 1e-5. On an H200's Vulkan driver both were right,
  * and the plain blocks faster (1B model, 4K tokens: 2.15 vs 2.70 s).
  *
- * CUDA gets the fused blocks with an additive causal bias ('chunked-mha'), the attention-bias path
- * CUDA's MultiHeadAttention is built for; the CPU default ('chunked-mha-past') relies on
- * unidirectional masking with a past, which no CUDA run has checked yet. Both GPU graphs keep the
+ * CUDA gets the fused blocks with an additive causal bias ('chunked-mha') whatever the model, the
+ * attention-bias path CUDA's MultiHeadAttention is built for; the CPU's past-keyed blocks (narrow
+ * models, defaultAttention) rely on unidirectional masking with a past, which no CUDA run has
+ * checked yet. The CPU graph (undefined attention) is the converter's default for the model. Both GPU graphs keep the
  * plain-op rotary: the opset-23 RotaryEmbedding kernel is measured on the CPU only.
  */
 export function graphFor(provider: 'cpu' | 'cuda' | 'webgpu', storage: 'auto' | 'fp32' | 'fp16'): GraphChoice {

@@ -22,13 +22,12 @@ import { DataType, GraphBuilder, StreamedTensor, float } from './builder';
 
 /**
  * How the main causal attention is computed.
- * - 'chunked-mha-past' (default on the CPU): a Loop over blocks of C query rows; each block runs
- *   com.microsoft MultiHeadAttention with its own C keys as key/value and the keys before it as
- *   past_key/past_value, unidirectional=1: the kernel's causal mask is offset by the past length, so
- *   no mask tensor is built or sliced. Memory O(H·C·T), linear in T.
- * - 'chunked-mha': the same blocks, each attending to keys [0, block end) through MultiHeadAttention
- *   with an additive causal bias sliced from one band (the CUDA graph: the bias path is the common
- *   one there). On the CPU ≈ 10 % slower at 4K tokens than 'chunked-mha-past' (the bias slice).
+ * - 'chunked-mha-past' (the CPU default for narrow models, defaultAttention): a Loop over blocks of C
+ *   query rows; each block runs com.microsoft MultiHeadAttention with its own C keys as key/value
+ *   and the keys before it as past_key/past_value, unidirectional=1: the kernel's causal mask is
+ *   offset by the past length, so no mask tensor is built or sliced. Memory O(H·C·T), linear in T.
+ * - 'chunked-mha' (the CPU default for wide models, and CUDA's): the same blocks, each attending to
+ *   keys [0, block end) through MultiHeadAttention with an additive causal bias sliced from one band.
  * - 'chunked': the same blocks with plain ops (MatMul, Where, Softmax, MatMul); WebGPU's graph.
  * - 'full': plain ops on the whole [H,T,T] score matrix (quadratic memory; for checking).
  * - 'mha': com.microsoft MultiHeadAttention with unidirectional=1 over the whole sequence.
@@ -76,7 +75,7 @@ export interface BuiltGraph {
  * (heads × head size) is at most 1024, the bias blocks above. Measured (2 threads): repo-tiny
  * (width 128) runs 15–20 % faster with the past-keyed blocks at 4K–16K tokens at about the same
  * memory; at the 1B model's width (2048; 4 of its layers) they are 4–6 % faster at 4K tokens but
- * equal at 8K, where they need 0.9 GB more working memory (5.9 vs 5.0 GiB peak), the growing
+ * equal at 8K, where they need 0.9 GB more working memory (5.9 vs 5.0–5.2 GiB peak), the growing
  * present keys fragmenting onnxruntime's arena. Widths in between are unmeasured.
  */
 export function defaultAttention(arch: Pick<Architecture, 'numHeads' | 'headDim'>): AttentionImpl {
