@@ -432,10 +432,15 @@ function chunkedMha(g: GraphBuilder, layer: number, q2: string, k2: string, v2: 
 function chunkedMhaPast(g: GraphBuilder, layer: number, q2: string, k3: string, v3: string, H: number, c: ChunkCtx): string {
   const C = c.chunk;
   const D = c.HD / H;
-  const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
-  const tPad = g.op('Mul', [nBlocks, g.scalarI64(C)]);
-  const padRows = g.op('Sub', [g.op('Unsqueeze', [tPad, c.zero1]), c.tVec]);
-  const qPad = g.op('Pad', [q2, g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 })]); // [Tpad, HD]
+  if (!c.shared.past) {
+    const nBlocks = g.op('Div', [g.op('Add', [c.tScalar, g.scalarI64(C - 1)]), g.scalarI64(C)]);
+    const padRows = g.op('Sub', [g.op('Unsqueeze', [g.op('Mul', [nBlocks, g.scalarI64(C)]), c.zero1]), c.tVec]);
+    const qPads = g.op('Concat', [g.i64([0, 0]), padRows, g.i64([0])], { axis: 0 });
+    const empty = g.op('ConstantOfShape', [g.i64([1, H, 0, D])]); // the first block's past
+    c.shared.past = { nBlocks, qPads, empty };
+  }
+  const { nBlocks, qPads, empty } = c.shared.past;
+  const qPad = g.op('Pad', [q2, qPads]); // [Tpad, HD]
   const k2 = g.op('Reshape', [k3, g.i64([0, c.HD])]);
   const v2 = g.op('Reshape', [v3, g.i64([0, c.HD])]);
 
@@ -459,8 +464,6 @@ function chunkedMhaPast(g: GraphBuilder, layer: number, q2: string, k3: string, 
   b.output(presentK, DataType.FLOAT, [1, H, 'P', D]);
   b.output(presentV, DataType.FLOAT, [1, H, 'P', D]);
   b.output(b.op('Squeeze', [out, c.zero1]), DataType.FLOAT, [C, 'HD']);
-  if (!c.shared.emptyPast) c.shared.emptyPast = g.op('ConstantOfShape', [g.i64([1, H, 0, D])]); // the first block's past
-  const empty = c.shared.emptyPast;
   const [, , stacked] = g.node('Loop', [nBlocks, '', empty, empty], { body: b.toGraph(`attention_mhap_block_${layer}`) }, { outputs: 3 }); // [n, C, HD]
   const flat = g.op('Reshape', [stacked, g.i64([-1, c.HD])]);
   return g.op('Slice', [flat, c.zero1, c.tVec, c.zero1]);
@@ -478,7 +481,7 @@ interface ChunkCtx {
   /** Values built once per graph and shared by every layer's blocks. */
   shared: {
     mha?: { nBlocks: string; tPad: string; qPads: string; band: string };
-    emptyPast?: string;
+    past?: { nBlocks: string; qPads: string; empty: string };
   };
 }
 
